@@ -1,0 +1,613 @@
+//! Scenario format v1: the initial state, the threads and their operations, the kernel, and
+//! optional named schedules with expectations and narration. Parsed from JSON with errors
+//! that name the JSON path; validated before a [`Machine`] is built from it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::flags::{self, mmap_private_anon_flags, vm_flag_by_name, vm_get_page_prot, VM_WRITE};
+use crate::kernel::Kernel;
+use crate::machine::{Machine, Spec, Thread, ThreadSpec, FIRST_TABLE_PFN, RESERVED_PFNS, ZERO_PFN};
+use crate::num::{Hex, Prot};
+use crate::ops::OpSpec;
+use crate::pte::{self, PAGE_SIZE, PMD_SIZE};
+use crate::state::{pmd_index, pte_index, Cpu, Folio, Mm, PageTables, RwSem, TlbEntry, Vma};
+
+/// The only format version so far.
+pub const FORMAT: u32 = 1;
+
+/// Limits on everything that grows.
+pub mod limits {
+    pub const MAX_THREADS: usize = 8;
+    pub const MAX_CPUS: usize = 8;
+    pub const MAX_VMAS: usize = 16;
+    pub const MAX_PAGES: usize = 1024;
+    pub const MAX_THPS: usize = 4;
+    pub const MAX_OPS_PER_THREAD: usize = 16;
+    pub const MAX_ALLOC_PFNS: usize = 1024;
+    pub const MAX_SCHEDULES: usize = 32;
+    pub const MAX_SCHEDULE_LEN: usize = crate::machine::MAX_STEPS;
+    pub const MAX_TEXT: usize = 4000;
+    pub const MAX_NAME: usize = 64;
+    pub const MAX_NOTES: usize = 1000;
+    /// Highest user address (x86-64 4-level: 128 TiB).
+    pub const USER_END: u64 = 0x0000_8000_0000_0000;
+    /// pfns must fit `SWP_PFN_BITS` (migration entries store them).
+    pub const MAX_PFN: u64 = (1 << 34) - 1;
+    /// The longest mprotect range: 1 GiB (the model has one PMD lock per GiB).
+    pub const MAX_MPROTECT_LEN: u64 = 1 << 30;
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Format version (1).
+    pub format: u32,
+    #[serde(default)]
+    pub title: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    pub kernel: Kernel,
+    #[serde(default = "one")]
+    pub cpus: usize,
+    pub vmas: Vec<VmaSpec>,
+    /// Order-0 anonymous pages mapped by PTEs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pages: Vec<PageSpec>,
+    /// PMD-mapped anonymous THPs (order 9).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thps: Vec<PageSpec>,
+    /// Translations cached in TLBs at the start (as a walk of the initial tables gives them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tlb: Vec<TlbSpec>,
+    /// Frames the page allocator hands out, in order (page faults, COW copies).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alloc_pfns: Vec<Hex>,
+    pub threads: Vec<ThreadJson>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schedules: Vec<NamedSchedule>,
+}
+
+fn one() -> usize {
+    1
+}
+fn yes() -> bool {
+    true
+}
+
+/// A private anonymous VMA as `mmap(prot, MAP_PRIVATE|MAP_ANONYMOUS)` creates it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VmaSpec {
+    pub start: Hex,
+    pub end: Hex,
+    pub prot: Prot,
+    /// Extra `vm_flags` by kernel name, e.g. `["VM_HUGEPAGE"]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
+    /// Whether the VMA already has an anon_vma (it has been faulted); v6.4's per-VMA-lock
+    /// faults need one.
+    #[serde(default = "yes")]
+    pub anon_vma: bool,
+}
+
+/// A mapped anonymous page (or THP) with its PTE (PMD) bits.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageSpec {
+    pub addr: Hex,
+    pub pfn: Hex,
+    /// RW set (as after a write fault); needs VM_WRITE.
+    #[serde(default = "yes")]
+    pub writable: bool,
+    #[serde(default = "yes")]
+    pub young: bool,
+    #[serde(default = "yes")]
+    pub dirty: bool,
+    /// PageAnonExclusive.
+    #[serde(default = "yes")]
+    pub exclusive: bool,
+    /// Initial data word (for a THP: page i holds data + i).
+    #[serde(default)]
+    pub data: Hex,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlbSpec {
+    pub cpu: usize,
+    pub addr: Hex,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThreadJson {
+    pub name: String,
+    #[serde(default)]
+    pub cpu: usize,
+    pub ops: Vec<OpSpec>,
+}
+
+/// A schedule: which thread takes each step.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamedSchedule {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    pub steps: Vec<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<Expectation>,
+    /// Narration by step index (0-based).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub notes: BTreeMap<usize, String>,
+}
+
+/// What running a schedule must show.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "verdict", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Expectation {
+    /// No invariant is violated at any step.
+    Safe,
+    /// `invariant` is first violated at step `at_step` (0-based), if given.
+    Violates {
+        invariant: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at_step: Option<usize>,
+    },
+}
+
+/// A validation error: where (a JSON path such as `threads[1].ops[0].to_pfn`) and what.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct ScenarioError {
+    pub path: String,
+    pub message: String,
+}
+
+fn err(path: impl Into<String>, message: impl Into<String>) -> ScenarioError {
+    ScenarioError {
+        path: path.into(),
+        message: message.into(),
+    }
+}
+
+/// The most bytes of JSON accepted.
+pub const MAX_JSON_BYTES: usize = 256 * 1024;
+
+impl Scenario {
+    /// Parse JSON; errors name the JSON path (or the line/column for syntax errors).
+    pub fn from_json(text: &str) -> Result<Scenario, ScenarioError> {
+        if text.len() > MAX_JSON_BYTES {
+            return Err(err(
+                "$",
+                format!("the scenario is {} bytes; the limit is {MAX_JSON_BYTES}", text.len()),
+            ));
+        }
+        let de = &mut serde_json::Deserializer::from_str(text);
+        let s: Scenario = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let path = if path == "." || path.is_empty() {
+                "$".to_string()
+            } else {
+                path
+            };
+            if inner.is_syntax() || inner.is_eof() {
+                err(path, format!("invalid JSON: {inner}"))
+            } else {
+                err(path, strip_position(&inner.to_string()))
+            }
+        })?;
+        Ok(s)
+    }
+
+    /// Canonical JSON (stable key order and number formats).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("scenario serialises")
+    }
+
+    /// Validate and build the initial machine.
+    pub fn build(&self) -> Result<Machine, ScenarioError> {
+        build(self)
+    }
+
+    pub fn schedule(&self, name: &str) -> Option<&NamedSchedule> {
+        self.schedules.iter().find(|s| s.name == name)
+    }
+}
+
+fn strip_position(s: &str) -> String {
+    match s.rfind(" at line ") {
+        Some(i) => s[..i].to_string(),
+        None => s.to_string(),
+    }
+}
+
+fn text_limit(path: &str, s: &str, max: usize) -> Result<(), ScenarioError> {
+    if s.chars().count() > max {
+        return Err(err(path, format!("is longer than {max} characters")));
+    }
+    Ok(())
+}
+
+fn build(sc: &Scenario) -> Result<Machine, ScenarioError> {
+    use limits::*;
+    if sc.format != FORMAT {
+        return Err(err(
+            "format",
+            format!("unsupported format version {} (this mmrace reads version {FORMAT})", sc.format),
+        ));
+    }
+    text_limit("title", &sc.title, 200)?;
+    text_limit("description", &sc.description, MAX_TEXT)?;
+    if sc.cpus == 0 || sc.cpus > MAX_CPUS {
+        return Err(err("cpus", format!("must be between 1 and {MAX_CPUS}")));
+    }
+    if sc.vmas.is_empty() {
+        return Err(err("vmas", "at least one VMA is needed"));
+    }
+    if sc.vmas.len() > MAX_VMAS {
+        return Err(err("vmas", format!("at most {MAX_VMAS} VMAs")));
+    }
+    // VMAs.
+    let mut vmas: Vec<Vma> = Vec::new();
+    for (i, v) in sc.vmas.iter().enumerate() {
+        let p = format!("vmas[{i}]");
+        let (start, end) = (v.start.0, v.end.0);
+        if start % PAGE_SIZE != 0 {
+            return Err(err(format!("{p}.start"), format!("{start:#x} is not page-aligned")));
+        }
+        if end % PAGE_SIZE != 0 {
+            return Err(err(format!("{p}.end"), format!("{end:#x} is not page-aligned")));
+        }
+        if start >= end {
+            return Err(err(format!("{p}.end"), "must be above start"));
+        }
+        if end > USER_END {
+            return Err(err(format!("{p}.end"), format!("{end:#x} is beyond the user address space ({USER_END:#x})")));
+        }
+        let mut f = mmap_private_anon_flags(v.prot.0);
+        for (j, name) in v.flags.iter().enumerate() {
+            match vm_flag_by_name(name) {
+                Some(b) if b == flags::VM_SHARED || b == flags::VM_MAYSHARE => {
+                    return Err(err(format!("{p}.flags[{j}]"), "shared mappings are not modelled (private anonymous VMAs only)"))
+                }
+                Some(b) => f |= b,
+                None => return Err(err(format!("{p}.flags[{j}]"), format!("unknown vm_flags name `{name}`"))),
+            }
+        }
+        for (j, w) in vmas.iter().enumerate() {
+            if start < w.end && w.start < end {
+                return Err(err(format!("{p}"), format!("overlaps vmas[{j}] ({:#x}–{:#x})", w.start, w.end)));
+            }
+        }
+        vmas.push(Vma {
+            id: i as u32,
+            start,
+            end,
+            vm_flags: f,
+            vm_page_prot: vm_get_page_prot(f),
+            anon_vma: v.anon_vma,
+            split_by_mprotect: false,
+            lock_readers: Vec::new(),
+            write_locked: false,
+            lock_writer_waiting: None,
+        });
+    }
+    vmas.sort_by_key(|v| v.start);
+    let find_vma = |a: u64| vmas.iter().find(|v| v.start <= a && a < v.end);
+    let mut pt = PageTables {
+        next_table_pfn: FIRST_TABLE_PFN,
+        ..PageTables::default()
+    };
+    let mut folios = BTreeMap::new();
+    let mut zero = Folio::new(ZERO_PFN, 0, false);
+    zero.zero_page = true;
+    zero.refcount = 1;
+    folios.insert(ZERO_PFN, zero);
+    let mut used_pfns: BTreeMap<u64, String> = BTreeMap::new();
+    let mut claim = |pfn: u64, n: u64, path: String| -> Result<(), ScenarioError> {
+        if pfn > MAX_PFN {
+            return Err(err(path, format!("pfn {pfn:#x} is beyond the model's physical memory ({MAX_PFN:#x})")));
+        }
+        if pfn < RESERVED_PFNS.end && pfn + n > RESERVED_PFNS.start {
+            return Err(err(path, format!("pfns {:#x}–{:#x} are reserved for the zero page and page tables", RESERVED_PFNS.start, RESERVED_PFNS.end - 1)));
+        }
+        for q in pfn..pfn + n {
+            if let Some(other) = used_pfns.get(&q) {
+                return Err(err(path, format!("pfn {q:#x} is already used by {other}")));
+            }
+        }
+        for q in pfn..pfn + n {
+            used_pfns.insert(q, path.clone());
+        }
+        Ok(())
+    };
+    // Pages.
+    if sc.pages.len() > MAX_PAGES {
+        return Err(err("pages", format!("at most {MAX_PAGES} pages")));
+    }
+    let mut mapped: BTreeSet<u64> = BTreeSet::new();
+    let mut table_of_pmd: BTreeMap<u64, u64> = BTreeMap::new();
+    for (i, pg) in sc.pages.iter().enumerate() {
+        let p = format!("pages[{i}]");
+        let addr = pg.addr.0;
+        if addr % PAGE_SIZE != 0 {
+            return Err(err(format!("{p}.addr"), format!("{addr:#x} is not page-aligned")));
+        }
+        let Some(vma) = find_vma(addr) else {
+            return Err(err(format!("{p}.addr"), format!("{addr:#x} is not inside any VMA")));
+        };
+        if !mapped.insert(addr) {
+            return Err(err(format!("{p}.addr"), format!("{addr:#x} is mapped twice")));
+        }
+        claim(pg.pfn.0, 1, format!("{p}.pfn"))?;
+        if pg.writable && vma.vm_flags & VM_WRITE == 0 {
+            return Err(err(format!("{p}.writable"), "a writable PTE needs a VMA with VM_WRITE"));
+        }
+        if pg.writable && !pg.exclusive {
+            return Err(err(format!("{p}.exclusive"), "a writable anonymous PTE must map an exclusive page"));
+        }
+        let mut e = pte::pfn_pte(pg.pfn.0, vma.vm_page_prot);
+        if pg.dirty {
+            e = pte::pte_mkdirty(e);
+        }
+        if pg.writable {
+            e = pte::pte_mkwrite(e);
+        }
+        if !pg.young {
+            e = pte::pte_mkold(e);
+        }
+        let table = *table_of_pmd
+            .entry(pmd_index(addr))
+            .or_insert_with(|| pt.alloc_table());
+        pt.tables.get_mut(&table).expect("allocated").entries.insert(pte_index(addr), e);
+        let mut f = Folio::new(pg.pfn.0, 0, pg.exclusive);
+        f.refcount = 1;
+        f.mapcount[0] = 1;
+        f.dirty = pg.dirty;
+        f.data[0] = pg.data.0;
+        folios.insert(pg.pfn.0, f);
+    }
+    for (&idx, &t) in &table_of_pmd {
+        pt.pmds.insert(idx, pte::pmd_populate(t));
+    }
+    // THPs.
+    if sc.thps.len() > MAX_THPS {
+        return Err(err("thps", format!("at most {MAX_THPS} THPs")));
+    }
+    for (i, h) in sc.thps.iter().enumerate() {
+        let p = format!("thps[{i}]");
+        let addr = h.addr.0;
+        if addr % PMD_SIZE != 0 {
+            return Err(err(format!("{p}.addr"), format!("{addr:#x} is not 2 MiB-aligned")));
+        }
+        if h.pfn.0 % 512 != 0 {
+            return Err(err(format!("{p}.pfn"), format!("{:#x} is not 512-page aligned (a THP is an order-9 folio)", h.pfn.0)));
+        }
+        let Some(vma) = find_vma(addr).filter(|v| v.end >= addr + PMD_SIZE) else {
+            return Err(err(format!("{p}.addr"), format!("{addr:#x}–{:#x} is not inside one VMA", addr + PMD_SIZE)));
+        };
+        if pt.pmds.contains_key(&pmd_index(addr)) {
+            return Err(err(format!("{p}.addr"), format!("the 2 MiB at {addr:#x} already has PTE-mapped pages or another THP")));
+        }
+        claim(h.pfn.0, 512, format!("{p}.pfn"))?;
+        if h.writable && vma.vm_flags & VM_WRITE == 0 {
+            return Err(err(format!("{p}.writable"), "a writable PMD needs a VMA with VM_WRITE"));
+        }
+        if h.writable && !h.exclusive {
+            return Err(err(format!("{p}.exclusive"), "a writable anonymous PMD must map an exclusive THP"));
+        }
+        let mut e = pte::mk_huge_pmd(h.pfn.0, vma.vm_page_prot);
+        if h.dirty {
+            e = pte::pmd_mkdirty(e);
+        }
+        if h.writable {
+            e = pte::pmd_mkwrite(e);
+        }
+        if !h.young {
+            e = pte::pmd_mkold(e);
+        }
+        pt.pmds.insert(pmd_index(addr), e);
+        // do_huge_pmd_anonymous_page deposits a PTE table for a later split.
+        let dep = pt.alloc_table();
+        pt.deposited.insert(pmd_index(addr), dep);
+        let mut f = Folio::new(h.pfn.0, 9, h.exclusive);
+        f.refcount = 1;
+        f.entire_mapcount = 1;
+        f.dirty = h.dirty;
+        for (k, d) in f.data.iter_mut().enumerate() {
+            *d = h.data.0.wrapping_add(k as u64);
+        }
+        folios.insert(h.pfn.0, f);
+    }
+    // Allocator pool.
+    if sc.alloc_pfns.len() > MAX_ALLOC_PFNS {
+        return Err(err("alloc_pfns", format!("at most {MAX_ALLOC_PFNS} frames")));
+    }
+    for (i, a) in sc.alloc_pfns.iter().enumerate() {
+        claim(a.0, 1, format!("alloc_pfns[{i}]"))?;
+    }
+    // Threads.
+    if sc.threads.is_empty() {
+        return Err(err("threads", "at least one thread is needed"));
+    }
+    if sc.threads.len() > MAX_THREADS {
+        return Err(err("threads", format!("at most {MAX_THREADS} threads")));
+    }
+    let mut names = BTreeSet::new();
+    let mut threads = Vec::new();
+    for (i, t) in sc.threads.iter().enumerate() {
+        let p = format!("threads[{i}]");
+        if t.name.trim().is_empty() {
+            return Err(err(format!("{p}.name"), "must not be empty"));
+        }
+        text_limit(&format!("{p}.name"), &t.name, MAX_NAME)?;
+        if !names.insert(t.name.clone()) {
+            return Err(err(format!("{p}.name"), format!("`{}` is used by another thread", t.name)));
+        }
+        if t.cpu >= sc.cpus {
+            return Err(err(format!("{p}.cpu"), format!("CPU {} does not exist (the scenario has {} CPU{})", t.cpu, sc.cpus, if sc.cpus == 1 { "" } else { "s" })));
+        }
+        if t.ops.len() > MAX_OPS_PER_THREAD {
+            return Err(err(format!("{p}.ops"), format!("at most {MAX_OPS_PER_THREAD} operations per thread")));
+        }
+        for (j, op) in t.ops.iter().enumerate() {
+            let q = format!("{p}.ops[{j}]");
+            match *op {
+                OpSpec::Mprotect { addr, len, .. } => {
+                    if addr.0 % PAGE_SIZE != 0 {
+                        return Err(err(format!("{q}.addr"), format!("{addr} is not page-aligned (mprotect returns -EINVAL)")));
+                    }
+                    if len.0 == 0 || len.0 > MAX_MPROTECT_LEN {
+                        return Err(err(format!("{q}.len"), format!("must be between 1 and {MAX_MPROTECT_LEN:#x}")));
+                    }
+                    if addr.0.saturating_add(len.0) > USER_END {
+                        return Err(err(format!("{q}.len"), "the range runs past the user address space"));
+                    }
+                }
+                OpSpec::Migrate { addr, to_pfn } => {
+                    if addr.0 >= USER_END {
+                        return Err(err(format!("{q}.addr"), "is not a user address"));
+                    }
+                    let huge = sc.thps.iter().any(|h| h.addr.0 <= addr.0 && addr.0 < h.addr.0 + PMD_SIZE);
+                    let n = if huge { 512 } else { 1 };
+                    if huge && to_pfn.0 % 512 != 0 {
+                        return Err(err(format!("{q}.to_pfn"), "the folio at addr is a THP: the target must be 512-page aligned"));
+                    }
+                    claim(to_pfn.0, n, format!("{q}.to_pfn"))?;
+                }
+                OpSpec::SplitHugePmd { addr } | OpSpec::Read { addr } | OpSpec::Write { addr, .. } => {
+                    if addr.0 >= USER_END {
+                        return Err(err(format!("{q}.addr"), "is not a user address"));
+                    }
+                }
+            }
+        }
+        threads.push(ThreadSpec {
+            name: t.name.clone(),
+            cpu: t.cpu,
+            ops: t.ops.clone(),
+        });
+    }
+    // TLBs.
+    let mut cpus = vec![Cpu::default(); sc.cpus];
+    for (i, t) in sc.tlb.iter().enumerate() {
+        let p = format!("tlb[{i}]");
+        if t.cpu >= sc.cpus {
+            return Err(err(format!("{p}.cpu"), format!("CPU {} does not exist", t.cpu)));
+        }
+        let a = t.addr.0;
+        let pmd = pt.pmd(a);
+        let e = if pmd & pte::PRESENT != 0 && pmd & pte::PSE != 0 {
+            TlbEntry {
+                vaddr: a & !(PMD_SIZE - 1),
+                pfn: pte::pmd_pfn(pmd),
+                writable: pmd & pte::RW != 0,
+                dirty: pmd & pte::DIRTY != 0,
+                huge: true,
+            }
+        } else {
+            let v = pt.table_of(a).map_or(0, |tb| pt.pte(tb, pte_index(a)));
+            if v & pte::PRESENT == 0 {
+                return Err(err(format!("{p}.addr"), format!("{a:#x} has no present translation to cache")));
+            }
+            TlbEntry {
+                vaddr: a & !(PAGE_SIZE - 1),
+                pfn: pte::pte_pfn(v),
+                writable: v & pte::RW != 0,
+                dirty: v & pte::DIRTY != 0,
+                huge: false,
+            }
+        };
+        let tlb = &mut cpus[t.cpu].tlb;
+        tlb.retain(|x| x.vaddr != e.vaddr);
+        let pos = tlb.partition_point(|x| x.vaddr < e.vaddr);
+        tlb.insert(pos, e);
+    }
+    let nthreads = threads.len();
+    let next_vma_id = vmas.len() as u32;
+    let m = Machine {
+        spec: Arc::new(Spec {
+            kernel: sc.kernel.clone(),
+            threads,
+            cpus: sc.cpus,
+        }),
+        mm: Mm {
+            mmap_lock: RwSem::default(),
+            vmas,
+            next_vma_id,
+            tlb_flush_pending: 0,
+            tlb_flush_batched: false,
+        },
+        pt,
+        folios,
+        cpus,
+        threads: vec![
+            Thread {
+                op_index: 0,
+                op: None,
+                waiting: None,
+                held: Vec::new(),
+                killed: None,
+                results: Vec::new(),
+            };
+            nthreads
+        ],
+        alloc_pfns: sc.alloc_pfns.iter().map(|h| h.0).collect(),
+        alloc_next: 0,
+        last_write: BTreeMap::new(),
+        flush_owed: Vec::new(),
+        steps: 0,
+        broken: BTreeMap::new(),
+        log: Default::default(),
+    };
+    // Schedules: each must be replayable and its expectation well-formed.
+    if sc.schedules.len() > MAX_SCHEDULES {
+        return Err(err("schedules", format!("at most {MAX_SCHEDULES} schedules")));
+    }
+    let mut snames = BTreeSet::new();
+    for (i, s) in sc.schedules.iter().enumerate() {
+        let p = format!("schedules[{i}]");
+        if !snames.insert(s.name.as_str()) {
+            return Err(err(format!("{p}.name"), format!("`{}` is used by another schedule", s.name)));
+        }
+        text_limit(&format!("{p}.name"), &s.name, MAX_NAME)?;
+        text_limit(&format!("{p}.description"), &s.description, MAX_TEXT)?;
+        if s.steps.len() > MAX_SCHEDULE_LEN {
+            return Err(err(format!("{p}.steps"), format!("at most {MAX_SCHEDULE_LEN} steps")));
+        }
+        if s.notes.len() > MAX_NOTES {
+            return Err(err(format!("{p}.notes"), format!("at most {MAX_NOTES} notes")));
+        }
+        for (k, n) in &s.notes {
+            if *k >= s.steps.len().max(1) {
+                return Err(err(format!("{p}.notes.{k}"), format!("step {k} is beyond the schedule's {} steps", s.steps.len())));
+            }
+            text_limit(&format!("{p}.notes.{k}"), n, MAX_TEXT)?;
+        }
+        if let Some(Expectation::Violates { invariant, .. }) = &s.expect {
+            if crate::invariants::by_id(invariant).is_none() {
+                return Err(err(format!("{p}.expect.invariant"), format!("unknown invariant `{invariant}`")));
+            }
+        }
+        check_schedule(&m, &s.steps).map_err(|(k, msg)| err(format!("{p}.steps[{k}]"), msg))?;
+    }
+    Ok(m)
+}
+
+/// Replay `steps` on a copy of `m`; the first step naming a thread that cannot run is an
+/// error (index, message).
+pub fn check_schedule(m: &Machine, steps: &[usize]) -> Result<(), (usize, String)> {
+    let mut m = m.clone();
+    for (k, &t) in steps.iter().enumerate() {
+        if t >= m.threads.len() {
+            return Err((k, format!("there is no thread {t} (threads are 0–{})", m.threads.len() - 1)));
+        }
+        m.step_quiet(t).map_err(|e| (k, format!("{} cannot take this step: {e}", m.thread_name(t))))?;
+    }
+    Ok(())
+}
