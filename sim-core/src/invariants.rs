@@ -121,7 +121,11 @@ pub fn check_state(m: &Machine) -> (Vec<Violation>, Vec<Tolerated>) {
     let inflight = m.protection_changes_in_flight();
     for (addr, v, level) in leaves(m) {
         let kind = pte::classify(v, level);
-        let size = if level == Level::Pmd { PMD_SIZE } else { PAGE_SIZE };
+        let size = if level == Level::Pmd {
+            PMD_SIZE
+        } else {
+            PAGE_SIZE
+        };
         // 1. More permissive than the VMA.
         let Some(vma) = m.mm.find_vma(addr) else {
             continue;
@@ -182,7 +186,10 @@ pub fn check_state(m: &Machine) -> (Vec<Violation>, Vec<Tolerated>) {
             }
         }
         // 5a. Present entry → live page.
-        if matches!(kind, EntryKind::Present | EntryKind::ProtNone | EntryKind::InvalidatedHuge) {
+        if matches!(
+            kind,
+            EntryKind::Present | EntryKind::ProtNone | EntryKind::InvalidatedHuge
+        ) {
             let pfn = if level == Level::Pmd {
                 pte::pmd_pfn(v)
             } else {
@@ -200,7 +207,10 @@ pub fn check_state(m: &Machine) -> (Vec<Violation>, Vec<Tolerated>) {
             if m.folio_of(e.pfn).is_none_or(|f| f.locked.is_none()) {
                 bad.push(Violation {
                     id: MIGRATION_ENTRY_UNLOCKED,
-                    detail: format!("migration entry at {addr:#x} for pfn {:#x}, whose folio is not locked", e.pfn),
+                    detail: format!(
+                        "migration entry at {addr:#x} for pfn {:#x}, whose folio is not locked",
+                        e.pfn
+                    ),
                 });
             }
         }
@@ -215,7 +225,11 @@ pub fn check_state(m: &Machine) -> (Vec<Violation>, Vec<Tolerated>) {
                     if !owed {
                         bad.push(Violation {
                             id: STALE_TLB,
-                            detail: format!("CPU {cpu} still translates {a:#x} → pfn {:#x}{}, but {why}", t.pfn_for(a), if t.writable { " writable" } else { "" }),
+                            detail: format!(
+                                "CPU {cpu} still translates {a:#x} → pfn {:#x}{}, but {why}",
+                                t.pfn_for(a),
+                                if t.writable { " writable" } else { "" }
+                            ),
                         });
                         break;
                     }
@@ -231,7 +245,8 @@ pub fn check_state(m: &Machine) -> (Vec<Violation>, Vec<Tolerated>) {
 fn tlb_more_permissive(m: &Machine, t: &crate::state::TlbEntry, a: u64) -> Option<String> {
     let pmd = m.pmd(a);
     let leaf = if pte::pmd_is_table(pmd) {
-        m.pt.table_of(a).map(|tb| (m.pte(tb, crate::state::pte_index(a)), false))
+        m.pt.table_of(a)
+            .map(|tb| (m.pte(tb, crate::state::pte_index(a)), false))
     } else {
         Some((pmd, true))
     }?;
@@ -288,7 +303,11 @@ pub fn check_end(m: &Machine) -> Vec<Violation> {
                 detail: format!(
                     "{} finished holding {}",
                     m.thread_name(t),
-                    th.held.iter().map(|l| l.name()).collect::<Vec<_>>().join(", ")
+                    th.held
+                        .iter()
+                        .map(|l| l.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             });
         }
@@ -297,7 +316,9 @@ pub fn check_end(m: &Machine) -> Vec<Violation> {
         if !m.all_finished() {
             let stuck: Vec<String> = (0..m.threads.len())
                 .filter_map(|t| match m.status(t) {
-                    Status::Blocked { reason, .. } => Some(format!("{}: {reason}", m.thread_name(t))),
+                    Status::Blocked { reason, .. } => {
+                        Some(format!("{}: {reason}", m.thread_name(t)))
+                    }
                     _ => None,
                 })
                 .collect();
@@ -334,7 +355,9 @@ pub fn mapped_pfn(m: &Machine, addr: u64) -> Option<u64> {
         return pte::MigrationEntry::decode(v).map(|e| e.pfn);
     }
     if pte::pmd_present(pmd) && pmd & pte::PSE != 0 {
-        return Some(pte::pmd_pfn(pmd) + ((addr - crate::state::pmd_base(addr)) >> pte::PAGE_SHIFT));
+        return Some(
+            pte::pmd_pfn(pmd) + ((addr - crate::state::pmd_base(addr)) >> pte::PAGE_SHIFT),
+        );
     }
     None
 }

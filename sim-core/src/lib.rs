@@ -20,6 +20,7 @@ pub mod ops;
 pub mod pte;
 pub mod record;
 pub mod scenario;
+pub mod schedule;
 pub mod state;
 
 pub use kernel::{Kernel, Mutation, Version};
@@ -59,7 +60,9 @@ pub fn replay(sc: &Scenario, schedule: &[usize]) -> Result<(Machine, Trace), Rep
         state_hashes: Vec::with_capacity(schedule.len()),
     };
     for (i, &tid) in schedule.iter().enumerate() {
-        let r = m.step(tid).map_err(|e| ReplayError::Step { index: i, error: e })?;
+        let r = m
+            .step(tid)
+            .map_err(|e| ReplayError::Step { index: i, error: e })?;
         t.records.push(r);
         t.state_hashes.push(m.state_hash());
     }

@@ -64,9 +64,15 @@ pub struct Thread {
 pub enum Status {
     Runnable,
     /// Spinning on, or sleeping for, a lock or folio.
-    Blocked { reason: String, lock: LockId },
+    Blocked {
+        reason: String,
+        lock: LockId,
+    },
     Done,
-    Killed { addr: u64, code: &'static str },
+    Killed {
+        addr: u64,
+        code: &'static str,
+    },
 }
 
 /// Why `step` refused.
@@ -182,7 +188,11 @@ impl Machine {
                     format!(
                         "sleeping in the {} wait queue ({})",
                         lock.name(),
-                        if mode == RwMode::Read { "read" } else { "write" }
+                        if mode == RwMode::Read {
+                            "read"
+                        } else {
+                            "write"
+                        }
                     ),
                 ),
                 Wait::VmaWrite { vma } => (
@@ -264,8 +274,9 @@ impl Machine {
     }
 
     /// Take one step without building the explanation and diff (for the explorer).
+    /// Returns the invariants violated in the state after the step.
     pub fn step_quiet(&mut self, tid: Tid) -> Result<Vec<&'static str>, StepError> {
-        self.step_inner(tid, false).map(|r| r.violations)
+        self.step_inner(tid, false).map(|r| r.violated)
     }
 
     fn step_inner(&mut self, tid: Tid, record: bool) -> Result<StepRecord, StepError> {
@@ -325,9 +336,15 @@ impl Machine {
         self.steps += 1;
         let violations = invariants::check_after_step(self, tid);
         let mut ids = Vec::new();
+        let mut new_ids = Vec::new();
         for Violation { id, .. } in &violations {
-            ids.push(*id);
-            self.broken.entry(id).or_insert(index);
+            if !ids.contains(id) {
+                ids.push(*id);
+            }
+            if !self.broken.contains_key(id) {
+                self.broken.insert(id, index);
+                new_ids.push(*id);
+            }
         }
         let info = line.info();
         let log = std::mem::take(&mut self.log);
@@ -347,7 +364,8 @@ impl Machine {
             locks: log.locks,
             changes: log.changes,
             events: log.events,
-            violations: ids,
+            violations: new_ids,
+            violated: ids,
         })
     }
 
@@ -891,9 +909,7 @@ impl Machine {
     /// The `vm_page_prot` and `vm_flags` of the VMA containing `addr` right now
     /// (what a `READ_ONCE(vma->vm_page_prot)` without mmap_lock sees).
     pub fn vma_prot_at(&self, addr: u64) -> Option<(u64, u64)> {
-        self.mm
-            .find_vma(addr)
-            .map(|v| (v.vm_page_prot, v.vm_flags))
+        self.mm.find_vma(addr).map(|v| (v.vm_page_prot, v.vm_flags))
     }
 
     /// The shared zero page's pfn (a reserved frame in the model).

@@ -98,7 +98,9 @@ impl<'de> Deserialize<'de> for Prot {
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Prot, E> {
                 if v > 7 {
-                    return Err(E::custom(format!("protection {v} has bits beyond PROT_READ|PROT_WRITE|PROT_EXEC")));
+                    return Err(E::custom(format!(
+                        "protection {v} has bits beyond PROT_READ|PROT_WRITE|PROT_EXEC"
+                    )));
                 }
                 Ok(Prot(v as u32))
             }

@@ -322,8 +322,8 @@ pub use pte_mkwrite as pmd_mkwrite;
 pub use pte_mkyoung as pmd_mkyoung;
 pub use pte_soft_dirty as pmd_soft_dirty;
 pub use pte_uffd_wp as pmd_uffd_wp;
-pub use pte_wrprotect as pmd_wrprotect;
 pub use pte_write as pmd_write;
+pub use pte_wrprotect as pmd_wrprotect;
 pub use pte_young as pmd_young;
 
 // ---------------------------------------------------------------------------------------
@@ -481,7 +481,10 @@ pub enum EntryKind {
     /// A PMD pointing at a PTE table.
     Table,
     /// Some other swap-type entry (not produced by the model, but decodable).
-    OtherSwap { ty: u8, offset: u64 },
+    OtherSwap {
+        ty: u8,
+        offset: u64,
+    },
 }
 
 /// Level of an entry: decoding a PMD differs (PSE, table pointers).
@@ -641,7 +644,10 @@ mod tests {
         assert!(pte_needs_flush(pte, ro), "RW 1->0 needs a flush");
         assert!(!pte_needs_flush(ro, pte_mkold(ro)), "A is ignored for PTEs");
         assert!(pte_needs_flush(ro, pte_mkclean(ro)), "D 1->0 needs a flush");
-        assert!(!pte_needs_flush(0, pte), "a non-present old entry needs no flush");
+        assert!(
+            !pte_needs_flush(0, pte),
+            "a non-present old entry needs no flush"
+        );
     }
 
     #[test]
@@ -662,9 +668,19 @@ mod tests {
             e(MigrationKind::ReadExclusive, true, true, true),
             0xcfffe7fffdb97402
         );
-        assert_eq!(e(MigrationKind::Write, true, true, true), 0xd7ffe7fffdb97402);
-        assert_eq!(e(MigrationKind::Read, false, false, false), 0xc7fffffffdb97400);
-        for raw in [0xc7ffe7fffdb97402u64, 0xcfffe7fffdb97402, 0xd7ffe7fffdb97402] {
+        assert_eq!(
+            e(MigrationKind::Write, true, true, true),
+            0xd7ffe7fffdb97402
+        );
+        assert_eq!(
+            e(MigrationKind::Read, false, false, false),
+            0xc7fffffffdb97400
+        );
+        for raw in [
+            0xc7ffe7fffdb97402u64,
+            0xcfffe7fffdb97402,
+            0xd7ffe7fffdb97402,
+        ] {
             let m = MigrationEntry::decode(raw).unwrap();
             assert_eq!(m.pfn, PFN);
             assert!(m.young && m.dirty && m.soft_dirty && !m.uffd_wp);
@@ -683,13 +699,19 @@ mod tests {
         let pte = 0x8000000012345867;
         let none = pte_modify(pte, PAGE_NONE);
         // P, RW, USER, NX come from PAGE_NONE (PROTNONE|A); PFN bits stored inverted.
-        assert_eq!(none & !PTE_PFN_MASK, PROTNONE | ACCESSED | DIRTY | SOFT_DIRTY);
+        assert_eq!(
+            none & !PTE_PFN_MASK,
+            PROTNONE | ACCESSED | DIRTY | SOFT_DIRTY
+        );
         assert_eq!(none & PTE_PFN_MASK, !(PFN << 12) & PTE_PFN_MASK);
         assert_eq!(none, 0x000fffffedcba960);
         assert_eq!(pte_pfn(none), PFN);
         assert!(pte_present(none) && pte_protnone(none));
         assert_eq!(pte_modify(none, PAGE_COPY), 0x8000000012345865);
-        assert_eq!(pfn_pte(PFN, PAGE_NONE), (!(PFN << 12) & PTE_PFN_MASK) | PAGE_NONE);
+        assert_eq!(
+            pfn_pte(PFN, PAGE_NONE),
+            (!(PFN << 12) & PTE_PFN_MASK) | PAGE_NONE
+        );
     }
 
     #[test]

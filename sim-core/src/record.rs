@@ -193,6 +193,8 @@ pub struct StepRecord {
     pub locks: Vec<LockEvent>,
     pub changes: Vec<Change>,
     pub events: Vec<Event>,
-    /// Invariants that this step broke (ids).
+    /// Invariants this step broke for the first time in the trace (ids).
     pub violations: Vec<&'static str>,
+    /// Every invariant violated in the state after this step.
+    pub violated: Vec<&'static str>,
 }

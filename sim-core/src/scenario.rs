@@ -137,12 +137,41 @@ pub struct NamedSchedule {
     pub name: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
-    pub steps: Vec<usize>,
+    /// The thread of each step: a list (`[0, 0, 1]`) or the compact form (`"0x2 1*"`, see
+    /// [`crate::schedule`]), which is expanded against the scenario when it is validated.
+    pub steps: Steps,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect: Option<Expectation>,
     /// Narration by step index (0-based).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub notes: BTreeMap<usize, String>,
+}
+
+/// A schedule's steps as written.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Steps {
+    List(Vec<usize>),
+    Compact(String),
+}
+
+impl NamedSchedule {
+    /// The explicit thread list (expanding the compact form against `initial`).
+    pub fn resolve(&self, initial: &Machine) -> Result<Vec<usize>, ScenarioError> {
+        match &self.steps {
+            Steps::List(v) => Ok(v.clone()),
+            Steps::Compact(text) => {
+                if text.len() > limits::MAX_TEXT {
+                    return Err(err(
+                        "steps",
+                        format!("is longer than {} characters", limits::MAX_TEXT),
+                    ));
+                }
+                crate::schedule::expand(&mut initial.clone(), text)
+                    .map_err(|e| err("steps", e.to_string()))
+            }
+        }
+    }
 }
 
 /// What running a schedule must show.
@@ -183,7 +212,10 @@ impl Scenario {
         if text.len() > MAX_JSON_BYTES {
             return Err(err(
                 "$",
-                format!("the scenario is {} bytes; the limit is {MAX_JSON_BYTES}", text.len()),
+                format!(
+                    "the scenario is {} bytes; the limit is {MAX_JSON_BYTES}",
+                    text.len()
+                ),
             ));
         }
         let de = &mut serde_json::Deserializer::from_str(text);
@@ -238,7 +270,10 @@ fn build(sc: &Scenario) -> Result<Machine, ScenarioError> {
     if sc.format != FORMAT {
         return Err(err(
             "format",
-            format!("unsupported format version {} (this mmrace reads version {FORMAT})", sc.format),
+            format!(
+                "unsupported format version {} (this mmrace reads version {FORMAT})",
+                sc.format
+            ),
         ));
     }
     text_limit("title", &sc.title, 200)?;
@@ -258,30 +293,50 @@ fn build(sc: &Scenario) -> Result<Machine, ScenarioError> {
         let p = format!("vmas[{i}]");
         let (start, end) = (v.start.0, v.end.0);
         if start % PAGE_SIZE != 0 {
-            return Err(err(format!("{p}.start"), format!("{start:#x} is not page-aligned")));
+            return Err(err(
+                format!("{p}.start"),
+                format!("{start:#x} is not page-aligned"),
+            ));
         }
         if end % PAGE_SIZE != 0 {
-            return Err(err(format!("{p}.end"), format!("{end:#x} is not page-aligned")));
+            return Err(err(
+                format!("{p}.end"),
+                format!("{end:#x} is not page-aligned"),
+            ));
         }
         if start >= end {
             return Err(err(format!("{p}.end"), "must be above start"));
         }
         if end > USER_END {
-            return Err(err(format!("{p}.end"), format!("{end:#x} is beyond the user address space ({USER_END:#x})")));
+            return Err(err(
+                format!("{p}.end"),
+                format!("{end:#x} is beyond the user address space ({USER_END:#x})"),
+            ));
         }
         let mut f = mmap_private_anon_flags(v.prot.0);
         for (j, name) in v.flags.iter().enumerate() {
             match vm_flag_by_name(name) {
                 Some(b) if b == flags::VM_SHARED || b == flags::VM_MAYSHARE => {
-                    return Err(err(format!("{p}.flags[{j}]"), "shared mappings are not modelled (private anonymous VMAs only)"))
+                    return Err(err(
+                        format!("{p}.flags[{j}]"),
+                        "shared mappings are not modelled (private anonymous VMAs only)",
+                    ))
                 }
                 Some(b) => f |= b,
-                None => return Err(err(format!("{p}.flags[{j}]"), format!("unknown vm_flags name `{name}`"))),
+                None => {
+                    return Err(err(
+                        format!("{p}.flags[{j}]"),
+                        format!("unknown vm_flags name `{name}`"),
+                    ))
+                }
             }
         }
         for (j, w) in vmas.iter().enumerate() {
             if start < w.end && w.start < end {
-                return Err(err(format!("{p}"), format!("overlaps vmas[{j}] ({:#x}–{:#x})", w.start, w.end)));
+                return Err(err(
+                    format!("{p}"),
+                    format!("overlaps vmas[{j}] ({:#x}–{:#x})", w.start, w.end),
+                ));
             }
         }
         vmas.push(Vma {
@@ -311,10 +366,20 @@ fn build(sc: &Scenario) -> Result<Machine, ScenarioError> {
     let mut used_pfns: BTreeMap<u64, String> = BTreeMap::new();
     let mut claim = |pfn: u64, n: u64, path: String| -> Result<(), ScenarioError> {
         if pfn > MAX_PFN {
-            return Err(err(path, format!("pfn {pfn:#x} is beyond the model's physical memory ({MAX_PFN:#x})")));
+            return Err(err(
+                path,
+                format!("pfn {pfn:#x} is beyond the model's physical memory ({MAX_PFN:#x})"),
+            ));
         }
         if pfn < RESERVED_PFNS.end && pfn + n > RESERVED_PFNS.start {
-            return Err(err(path, format!("pfns {:#x}–{:#x} are reserved for the zero page and page tables", RESERVED_PFNS.start, RESERVED_PFNS.end - 1)));
+            return Err(err(
+                path,
+                format!(
+                    "pfns {:#x}–{:#x} are reserved for the zero page and page tables",
+                    RESERVED_PFNS.start,
+                    RESERVED_PFNS.end - 1
+                ),
+            ));
         }
         for q in pfn..pfn + n {
             if let Some(other) = used_pfns.get(&q) {
@@ -336,20 +401,35 @@ fn build(sc: &Scenario) -> Result<Machine, ScenarioError> {
         let p = format!("pages[{i}]");
         let addr = pg.addr.0;
         if addr % PAGE_SIZE != 0 {
-            return Err(err(format!("{p}.addr"), format!("{addr:#x} is not page-aligned")));
+            return Err(err(
+                format!("{p}.addr"),
+                format!("{addr:#x} is not page-aligned"),
+            ));
         }
         let Some(vma) = find_vma(addr) else {
-            return Err(err(format!("{p}.addr"), format!("{addr:#x} is not inside any VMA")));
+            return Err(err(
+                format!("{p}.addr"),
+                format!("{addr:#x} is not inside any VMA"),
+            ));
         };
         if !mapped.insert(addr) {
-            return Err(err(format!("{p}.addr"), format!("{addr:#x} is mapped twice")));
+            return Err(err(
+                format!("{p}.addr"),
+                format!("{addr:#x} is mapped twice"),
+            ));
         }
         claim(pg.pfn.0, 1, format!("{p}.pfn"))?;
         if pg.writable && vma.vm_flags & VM_WRITE == 0 {
-            return Err(err(format!("{p}.writable"), "a writable PTE needs a VMA with VM_WRITE"));
+            return Err(err(
+                format!("{p}.writable"),
+                "a writable PTE needs a VMA with VM_WRITE",
+            ));
         }
         if pg.writable && !pg.exclusive {
-            return Err(err(format!("{p}.exclusive"), "a writable anonymous PTE must map an exclusive page"));
+            return Err(err(
+                format!("{p}.exclusive"),
+                "a writable anonymous PTE must map an exclusive page",
+            ));
         }
         let mut e = pte::pfn_pte(pg.pfn.0, vma.vm_page_prot);
         if pg.dirty {
@@ -364,7 +444,11 @@ fn build(sc: &Scenario) -> Result<Machine, ScenarioError> {
         let table = *table_of_pmd
             .entry(pmd_index(addr))
             .or_insert_with(|| pt.alloc_table());
-        pt.tables.get_mut(&table).expect("allocated").entries.insert(pte_index(addr), e);
+        pt.tables
+            .get_mut(&table)
+            .expect("allocated")
+            .entries
+            .insert(pte_index(addr), e);
         let mut f = Folio::new(pg.pfn.0, 0, pg.exclusive);
         f.refcount = 1;
         f.mapcount[0] = 1;
@@ -383,23 +467,44 @@ fn build(sc: &Scenario) -> Result<Machine, ScenarioError> {
         let p = format!("thps[{i}]");
         let addr = h.addr.0;
         if addr % PMD_SIZE != 0 {
-            return Err(err(format!("{p}.addr"), format!("{addr:#x} is not 2 MiB-aligned")));
+            return Err(err(
+                format!("{p}.addr"),
+                format!("{addr:#x} is not 2 MiB-aligned"),
+            ));
         }
         if h.pfn.0 % 512 != 0 {
-            return Err(err(format!("{p}.pfn"), format!("{:#x} is not 512-page aligned (a THP is an order-9 folio)", h.pfn.0)));
+            return Err(err(
+                format!("{p}.pfn"),
+                format!(
+                    "{:#x} is not 512-page aligned (a THP is an order-9 folio)",
+                    h.pfn.0
+                ),
+            ));
         }
         let Some(vma) = find_vma(addr).filter(|v| v.end >= addr + PMD_SIZE) else {
-            return Err(err(format!("{p}.addr"), format!("{addr:#x}–{:#x} is not inside one VMA", addr + PMD_SIZE)));
+            return Err(err(
+                format!("{p}.addr"),
+                format!("{addr:#x}–{:#x} is not inside one VMA", addr + PMD_SIZE),
+            ));
         };
         if pt.pmds.contains_key(&pmd_index(addr)) {
-            return Err(err(format!("{p}.addr"), format!("the 2 MiB at {addr:#x} already has PTE-mapped pages or another THP")));
+            return Err(err(
+                format!("{p}.addr"),
+                format!("the 2 MiB at {addr:#x} already has PTE-mapped pages or another THP"),
+            ));
         }
         claim(h.pfn.0, 512, format!("{p}.pfn"))?;
         if h.writable && vma.vm_flags & VM_WRITE == 0 {
-            return Err(err(format!("{p}.writable"), "a writable PMD needs a VMA with VM_WRITE"));
+            return Err(err(
+                format!("{p}.writable"),
+                "a writable PMD needs a VMA with VM_WRITE",
+            ));
         }
         if h.writable && !h.exclusive {
-            return Err(err(format!("{p}.exclusive"), "a writable anonymous PMD must map an exclusive THP"));
+            return Err(err(
+                format!("{p}.exclusive"),
+                "a writable anonymous PMD must map an exclusive THP",
+            ));
         }
         let mut e = pte::mk_huge_pmd(h.pfn.0, vma.vm_page_prot);
         if h.dirty {
@@ -426,7 +531,10 @@ fn build(sc: &Scenario) -> Result<Machine, ScenarioError> {
     }
     // Allocator pool.
     if sc.alloc_pfns.len() > MAX_ALLOC_PFNS {
-        return Err(err("alloc_pfns", format!("at most {MAX_ALLOC_PFNS} frames")));
+        return Err(err(
+            "alloc_pfns",
+            format!("at most {MAX_ALLOC_PFNS} frames"),
+        ));
     }
     for (i, a) in sc.alloc_pfns.iter().enumerate() {
         claim(a.0, 1, format!("alloc_pfns[{i}]"))?;
@@ -447,40 +555,71 @@ fn build(sc: &Scenario) -> Result<Machine, ScenarioError> {
         }
         text_limit(&format!("{p}.name"), &t.name, MAX_NAME)?;
         if !names.insert(t.name.clone()) {
-            return Err(err(format!("{p}.name"), format!("`{}` is used by another thread", t.name)));
+            return Err(err(
+                format!("{p}.name"),
+                format!("`{}` is used by another thread", t.name),
+            ));
         }
         if t.cpu >= sc.cpus {
-            return Err(err(format!("{p}.cpu"), format!("CPU {} does not exist (the scenario has {} CPU{})", t.cpu, sc.cpus, if sc.cpus == 1 { "" } else { "s" })));
+            return Err(err(
+                format!("{p}.cpu"),
+                format!(
+                    "CPU {} does not exist (the scenario has {} CPU{})",
+                    t.cpu,
+                    sc.cpus,
+                    if sc.cpus == 1 { "" } else { "s" }
+                ),
+            ));
         }
         if t.ops.len() > MAX_OPS_PER_THREAD {
-            return Err(err(format!("{p}.ops"), format!("at most {MAX_OPS_PER_THREAD} operations per thread")));
+            return Err(err(
+                format!("{p}.ops"),
+                format!("at most {MAX_OPS_PER_THREAD} operations per thread"),
+            ));
         }
         for (j, op) in t.ops.iter().enumerate() {
             let q = format!("{p}.ops[{j}]");
             match *op {
                 OpSpec::Mprotect { addr, len, .. } => {
                     if addr.0 % PAGE_SIZE != 0 {
-                        return Err(err(format!("{q}.addr"), format!("{addr} is not page-aligned (mprotect returns -EINVAL)")));
+                        return Err(err(
+                            format!("{q}.addr"),
+                            format!("{addr} is not page-aligned (mprotect returns -EINVAL)"),
+                        ));
                     }
                     if len.0 == 0 || len.0 > MAX_MPROTECT_LEN {
-                        return Err(err(format!("{q}.len"), format!("must be between 1 and {MAX_MPROTECT_LEN:#x}")));
+                        return Err(err(
+                            format!("{q}.len"),
+                            format!("must be between 1 and {MAX_MPROTECT_LEN:#x}"),
+                        ));
                     }
                     if addr.0.saturating_add(len.0) > USER_END {
-                        return Err(err(format!("{q}.len"), "the range runs past the user address space"));
+                        return Err(err(
+                            format!("{q}.len"),
+                            "the range runs past the user address space",
+                        ));
                     }
                 }
                 OpSpec::Migrate { addr, to_pfn } => {
                     if addr.0 >= USER_END {
                         return Err(err(format!("{q}.addr"), "is not a user address"));
                     }
-                    let huge = sc.thps.iter().any(|h| h.addr.0 <= addr.0 && addr.0 < h.addr.0 + PMD_SIZE);
+                    let huge = sc
+                        .thps
+                        .iter()
+                        .any(|h| h.addr.0 <= addr.0 && addr.0 < h.addr.0 + PMD_SIZE);
                     let n = if huge { 512 } else { 1 };
                     if huge && to_pfn.0 % 512 != 0 {
-                        return Err(err(format!("{q}.to_pfn"), "the folio at addr is a THP: the target must be 512-page aligned"));
+                        return Err(err(
+                            format!("{q}.to_pfn"),
+                            "the folio at addr is a THP: the target must be 512-page aligned",
+                        ));
                     }
                     claim(to_pfn.0, n, format!("{q}.to_pfn"))?;
                 }
-                OpSpec::SplitHugePmd { addr } | OpSpec::Read { addr } | OpSpec::Write { addr, .. } => {
+                OpSpec::SplitHugePmd { addr }
+                | OpSpec::Read { addr }
+                | OpSpec::Write { addr, .. } => {
                     if addr.0 >= USER_END {
                         return Err(err(format!("{q}.addr"), "is not a user address"));
                     }
@@ -498,7 +637,10 @@ fn build(sc: &Scenario) -> Result<Machine, ScenarioError> {
     for (i, t) in sc.tlb.iter().enumerate() {
         let p = format!("tlb[{i}]");
         if t.cpu >= sc.cpus {
-            return Err(err(format!("{p}.cpu"), format!("CPU {} does not exist", t.cpu)));
+            return Err(err(
+                format!("{p}.cpu"),
+                format!("CPU {} does not exist", t.cpu),
+            ));
         }
         let a = t.addr.0;
         let pmd = pt.pmd(a);
@@ -513,7 +655,10 @@ fn build(sc: &Scenario) -> Result<Machine, ScenarioError> {
         } else {
             let v = pt.table_of(a).map_or(0, |tb| pt.pte(tb, pte_index(a)));
             if v & pte::PRESENT == 0 {
-                return Err(err(format!("{p}.addr"), format!("{a:#x} has no present translation to cache")));
+                return Err(err(
+                    format!("{p}.addr"),
+                    format!("{a:#x} has no present translation to cache"),
+                ));
             }
             TlbEntry {
                 vaddr: a & !(PAGE_SIZE - 1),
@@ -567,34 +712,55 @@ fn build(sc: &Scenario) -> Result<Machine, ScenarioError> {
     };
     // Schedules: each must be replayable and its expectation well-formed.
     if sc.schedules.len() > MAX_SCHEDULES {
-        return Err(err("schedules", format!("at most {MAX_SCHEDULES} schedules")));
+        return Err(err(
+            "schedules",
+            format!("at most {MAX_SCHEDULES} schedules"),
+        ));
     }
     let mut snames = BTreeSet::new();
     for (i, s) in sc.schedules.iter().enumerate() {
         let p = format!("schedules[{i}]");
         if !snames.insert(s.name.as_str()) {
-            return Err(err(format!("{p}.name"), format!("`{}` is used by another schedule", s.name)));
+            return Err(err(
+                format!("{p}.name"),
+                format!("`{}` is used by another schedule", s.name),
+            ));
         }
         text_limit(&format!("{p}.name"), &s.name, MAX_NAME)?;
         text_limit(&format!("{p}.description"), &s.description, MAX_TEXT)?;
-        if s.steps.len() > MAX_SCHEDULE_LEN {
-            return Err(err(format!("{p}.steps"), format!("at most {MAX_SCHEDULE_LEN} steps")));
+        let steps = s
+            .resolve(&m)
+            .map_err(|e| err(format!("{p}.{}", e.path), e.message))?;
+        if steps.len() > MAX_SCHEDULE_LEN {
+            return Err(err(
+                format!("{p}.steps"),
+                format!("at most {MAX_SCHEDULE_LEN} steps"),
+            ));
         }
         if s.notes.len() > MAX_NOTES {
-            return Err(err(format!("{p}.notes"), format!("at most {MAX_NOTES} notes")));
+            return Err(err(
+                format!("{p}.notes"),
+                format!("at most {MAX_NOTES} notes"),
+            ));
         }
         for (k, n) in &s.notes {
-            if *k >= s.steps.len().max(1) {
-                return Err(err(format!("{p}.notes.{k}"), format!("step {k} is beyond the schedule's {} steps", s.steps.len())));
+            if *k >= steps.len().max(1) {
+                return Err(err(
+                    format!("{p}.notes.{k}"),
+                    format!("step {k} is beyond the schedule's {} steps", steps.len()),
+                ));
             }
             text_limit(&format!("{p}.notes.{k}"), n, MAX_TEXT)?;
         }
         if let Some(Expectation::Violates { invariant, .. }) = &s.expect {
             if crate::invariants::by_id(invariant).is_none() {
-                return Err(err(format!("{p}.expect.invariant"), format!("unknown invariant `{invariant}`")));
+                return Err(err(
+                    format!("{p}.expect.invariant"),
+                    format!("unknown invariant `{invariant}`"),
+                ));
             }
         }
-        check_schedule(&m, &s.steps).map_err(|(k, msg)| err(format!("{p}.steps[{k}]"), msg))?;
+        check_schedule(&m, &steps).map_err(|(k, msg)| err(format!("{p}.steps[{k}]"), msg))?;
     }
     Ok(m)
 }
@@ -605,9 +771,20 @@ pub fn check_schedule(m: &Machine, steps: &[usize]) -> Result<(), (usize, String
     let mut m = m.clone();
     for (k, &t) in steps.iter().enumerate() {
         if t >= m.threads.len() {
-            return Err((k, format!("there is no thread {t} (threads are 0–{})", m.threads.len() - 1)));
+            return Err((
+                k,
+                format!(
+                    "there is no thread {t} (threads are 0–{})",
+                    m.threads.len() - 1
+                ),
+            ));
         }
-        m.step_quiet(t).map_err(|e| (k, format!("{} cannot take this step: {e}", m.thread_name(t))))?;
+        m.step_quiet(t).map_err(|e| {
+            (
+                k,
+                format!("{} cannot take this step: {e}", m.thread_name(t)),
+            )
+        })?;
     }
     Ok(())
 }

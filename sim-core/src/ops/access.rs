@@ -116,19 +116,41 @@ enum Pc {
     PmdRead,
     PteAlloc,
     PmdMigWait,
-    HugeWp { orig: u64 },
+    HugeWp {
+        orig: u64,
+    },
     HugeSplit(split_huge_pmd::State),
-    HugeTouch { orig: u64 },
+    HugeTouch {
+        orig: u64,
+    },
     PteRead,
-    AnonSet { entry: u64, page: Option<u64> },
+    AnonSet {
+        entry: u64,
+        page: Option<u64>,
+    },
     MigWait,
-    NumaPage { orig: u64 },
-    PteLock { orig: u64 },
-    WpReuse { orig: u64 },
-    WpCopyUnlock { orig: u64 },
-    WpCopyAlloc { orig: u64 },
-    WpCopySet { orig: u64, page: u64 },
-    SetAccess { orig: u64 },
+    NumaPage {
+        orig: u64,
+    },
+    PteLock {
+        orig: u64,
+    },
+    WpReuse {
+        orig: u64,
+    },
+    WpCopyUnlock {
+        orig: u64,
+    },
+    WpCopyAlloc {
+        orig: u64,
+    },
+    WpCopySet {
+        orig: u64,
+        page: u64,
+    },
+    SetAccess {
+        orig: u64,
+    },
     PteUnlock,
     Return,
 }
@@ -168,7 +190,10 @@ impl State {
             | Pc::MigWait
             | Pc::NumaPage { .. }
             | Pc::PteLock { .. }
-            | Pc::WpCopySet { .. } => m.pt.table_of(self.addr).map(|t| LockId::Ptl { table_pfn: t }),
+            | Pc::WpCopySet { .. } => {
+                m.pt.table_of(self.addr)
+                    .map(|t| LockId::Ptl { table_pfn: t })
+            }
             _ => None,
         }
     }
@@ -298,7 +323,9 @@ pub fn step(m: &mut Machine, tid: Tid, s: &mut State) -> Progress {
             }
             m.unlock(tid, lock);
             s.pc = Pc::PmdRead;
-            m.say(|_| "__pte_alloc: under the PMD lock, a new empty PTE table is installed.".into());
+            m.say(|_| {
+                "__pte_alloc: under the PMD lock, a new empty PTE table is installed.".into()
+            });
             Progress::Continue(at(L::PteAlloc))
         }
 
@@ -341,7 +368,12 @@ pub fn step(m: &mut Machine, tid: Tid, s: &mut State) -> Progress {
                 m.set_pmd(addr, e);
                 m.unlock(tid, lock);
                 s.pc = Pc::Return;
-                m.say(|_| format!("The THP is exclusive: reuse it, the PMD becomes {}.", pte::hex(e)));
+                m.say(|_| {
+                    format!(
+                        "The THP is exclusive: reuse it, the PMD becomes {}.",
+                        pte::hex(e)
+                    )
+                });
             } else {
                 m.unlock(tid, lock);
                 s.pc = Pc::HugeSplit(split_huge_pmd::State::from_caller(addr));
@@ -405,7 +437,12 @@ pub fn step(m: &mut Machine, tid: Tid, s: &mut State) -> Progress {
                     return Progress::Continue(at(L::SwapRetry));
                 }
                 s.pc = Pc::MigWait;
-                m.say(|_| format!("The PTE is not present ({}): do_swap_page → migration_entry_wait.", pte::describe(orig, pte::Level::Pte)));
+                m.say(|_| {
+                    format!(
+                        "The PTE is not present ({}): do_swap_page → migration_entry_wait.",
+                        pte::describe(orig, pte::Level::Pte)
+                    )
+                });
             } else {
                 s.pc = Pc::PteLock { orig };
                 m.say(|_| format!("orig_pte = {}.", pte::hex(orig)));
@@ -433,7 +470,9 @@ pub fn step(m: &mut Machine, tid: Tid, s: &mut State) -> Progress {
                         f.freed = true;
                     }
                 }
-                m.say(|_| "Someone populated the PTE meanwhile: release the new page and retry.".into());
+                m.say(|_| {
+                    "Someone populated the PTE meanwhile: release the new page and retry.".into()
+                });
             }
             s.pc = Pc::PteUnlock;
             Progress::Continue(at(L::AnonSet))
@@ -470,7 +509,12 @@ pub fn step(m: &mut Machine, tid: Tid, s: &mut State) -> Progress {
                     e = pte::pte_mkwrite(e);
                 }
                 m.set_pte(s.table, i, page_of(addr), e);
-                m.say(|_| format!("do_numa_page restores the PTE from vm_page_prot: {}.", pte::hex(e)));
+                m.say(|_| {
+                    format!(
+                        "do_numa_page restores the PTE from vm_page_prot: {}.",
+                        pte::hex(e)
+                    )
+                });
             } else {
                 m.say(|_| "The PTE changed: retry.".into());
             }
@@ -495,7 +539,9 @@ pub fn step(m: &mut Machine, tid: Tid, s: &mut State) -> Progress {
                     m.say(|_| "A store to a read-only PTE of an exclusive anonymous page: do_wp_page will reuse it.".into());
                 } else {
                     s.pc = Pc::WpCopyUnlock { orig };
-                    m.say(|_| "A store to a read-only PTE of a shared page: do_wp_page must copy.".into());
+                    m.say(|_| {
+                        "A store to a read-only PTE of a shared page: do_wp_page must copy.".into()
+                    });
                 }
             } else {
                 s.pc = Pc::SetAccess { orig };
@@ -512,7 +558,12 @@ pub fn step(m: &mut Machine, tid: Tid, s: &mut State) -> Progress {
             }
             m.set_pte(s.table, pte_index(addr), page_of(addr), e);
             s.pc = Pc::PteUnlock;
-            m.say(|_| format!("wp_page_reuse: maybe_mkwrite(pte_mkdirty(…)) gives {}.", pte::hex(e)));
+            m.say(|_| {
+                format!(
+                    "wp_page_reuse: maybe_mkwrite(pte_mkdirty(…)) gives {}.",
+                    pte::hex(e)
+                )
+            });
             Progress::Continue(at(L::WpReuse))
         }
 
@@ -520,7 +571,10 @@ pub fn step(m: &mut Machine, tid: Tid, s: &mut State) -> Progress {
             m.folio_ref(pte::pte_pfn(orig), 1);
             m.unlock(tid, LockId::Ptl { table_pfn: s.table });
             s.pc = Pc::WpCopyAlloc { orig };
-            m.say(|_| "do_wp_page takes a reference on the old page and drops the PT lock to allocate.".into());
+            m.say(|_| {
+                "do_wp_page takes a reference on the old page and drops the PT lock to allocate."
+                    .into()
+            });
             Progress::Continue(at(L::WpCopyUnlock))
         }
 
@@ -681,7 +735,11 @@ fn access(m: &mut Machine, tid: Tid, s: &mut State) -> Progress {
         Pc::MmapLock
     };
     let what = if write { "store" } else { "load" };
-    m.say(|_| format!("The page walk finds no usable translation for the {what} at {addr:#x}: page fault."));
+    m.say(|_| {
+        format!(
+            "The page walk finds no usable translation for the {what} at {addr:#x}: page fault."
+        )
+    });
     Progress::Continue(at(L::PageFault))
 }
 
@@ -718,7 +776,16 @@ fn complete(m: &mut Machine, _tid: Tid, s: &State, pfn: u64, hit: bool) {
                 pfn,
                 value: v,
             });
-            m.say(|_| format!("The store of {v:#x} reaches pfn {pfn:#x} through {}.", if hit { "the cached TLB translation" } else { "a fresh page walk" }));
+            m.say(|_| {
+                format!(
+                    "The store of {v:#x} reaches pfn {pfn:#x} through {}.",
+                    if hit {
+                        "the cached TLB translation"
+                    } else {
+                        "a fresh page walk"
+                    }
+                )
+            });
         }
         None => {
             let v = m.read_data(pfn);
@@ -727,7 +794,16 @@ fn complete(m: &mut Machine, _tid: Tid, s: &State, pfn: u64, hit: bool) {
                 pfn,
                 value: v,
             });
-            m.say(|_| format!("The load reads {v:#x} from pfn {pfn:#x} through {}.", if hit { "the cached TLB translation" } else { "a fresh page walk" }));
+            m.say(|_| {
+                format!(
+                    "The load reads {v:#x} from pfn {pfn:#x} through {}.",
+                    if hit {
+                        "the cached TLB translation"
+                    } else {
+                        "a fresh page walk"
+                    }
+                )
+            });
         }
     }
 }
@@ -747,11 +823,19 @@ fn anon_prepare(m: &mut Machine, s: &mut State) -> Progress {
                     entry: e,
                     page: Some(page),
                 };
-                m.say(|_| format!("do_anonymous_page: a zeroed page (pfn {page:#x}) is allocated; entry {}.", pte::hex(e)));
+                m.say(|_| {
+                    format!(
+                        "do_anonymous_page: a zeroed page (pfn {page:#x}) is allocated; entry {}.",
+                        pte::hex(e)
+                    )
+                });
             }
             None => {
                 s.pc = Pc::Return;
-                m.say(|_| "No page to allocate (the scenario's alloc_pfns ran out): VM_FAULT_OOM, retry.".into());
+                m.say(|_| {
+                    "No page to allocate (the scenario's alloc_pfns ran out): VM_FAULT_OOM, retry."
+                        .into()
+                });
             }
         }
     } else {
@@ -760,7 +844,12 @@ fn anon_prepare(m: &mut Machine, s: &mut State) -> Progress {
             entry: e,
             page: None,
         };
-        m.say(|_| format!("do_anonymous_page: a load maps the shared zero page read-only: {}.", pte::hex(e)));
+        m.say(|_| {
+            format!(
+                "do_anonymous_page: a load maps the shared zero page read-only: {}.",
+                pte::hex(e)
+            )
+        });
     }
     let _ = PMD_SIZE;
     Progress::Continue(at(L::AnonPrepare))

@@ -103,17 +103,41 @@ enum Pc {
     /// Start the walk's next VMA segment at `cursor`.
     WalkLock(Walk),
     /// Next PTE (by address) to look at in the current segment.
-    Unmap { next: u64 },
-    UnmapInstall { addr: u64, pteval: u64 },
+    Unmap {
+        next: u64,
+    },
+    UnmapInstall {
+        addr: u64,
+        pteval: u64,
+    },
     PmdInvalidate,
-    PmdInstall { pmdval: u64 },
-    Flush { late: bool },
+    PmdInstall {
+        pmdval: u64,
+    },
+    Flush {
+        late: bool,
+    },
     Copy,
-    Remove { next: u64 },
-    RemoveSet { addr: u64, pte: u64, exclusive: bool },
-    StaleUnlock { addr: u64, entry: u64 },
-    StaleRelock { addr: u64, entry: u64 },
-    StaleBuildSet { addr: u64, entry: u64 },
+    Remove {
+        next: u64,
+    },
+    RemoveSet {
+        addr: u64,
+        pte: u64,
+        exclusive: bool,
+    },
+    StaleUnlock {
+        addr: u64,
+        entry: u64,
+    },
+    StaleRelock {
+        addr: u64,
+        entry: u64,
+    },
+    StaleBuildSet {
+        addr: u64,
+        entry: u64,
+    },
     RemovePmd,
     WalkUnlock(Walk),
     UnlockDst,
@@ -326,7 +350,12 @@ pub fn step(m: &mut Machine, tid: Tid, s: &mut State) -> Progress {
             m.entire_mapcount(s.src, -1);
             m.folio_ref(s.src, -1);
             s.pc = Pc::WalkUnlock(Walk::Unmap);
-            m.say(|_| format!("The huge PMD becomes a {} PMD migration entry.", kind.name()));
+            m.say(|_| {
+                format!(
+                    "The huge PMD becomes a {} PMD migration entry.",
+                    kind.name()
+                )
+            });
             Progress::Continue(at(L::PmdInstall))
         }
 
@@ -404,7 +433,13 @@ pub fn step(m: &mut Machine, tid: Tid, s: &mut State) -> Progress {
             s.pc = Pc::Remove {
                 next: addr + PAGE_SIZE,
             };
-            m.say(|_| format!("The PTE for {addr:#x} is restored as {} ({}).", pte::hex(pte), pte::describe(pte, pte::Level::Pte)));
+            m.say(|_| {
+                format!(
+                    "The PTE for {addr:#x} is restored as {} ({}).",
+                    pte::hex(pte),
+                    pte::describe(pte, pte::Level::Pte)
+                )
+            });
             Progress::Continue(at(L::RemoveSet))
         }
 
@@ -432,7 +467,14 @@ pub fn step(m: &mut Machine, tid: Tid, s: &mut State) -> Progress {
             s.pc = Pc::Remove {
                 next: addr + PAGE_SIZE,
             };
-            m.say(|_| format!("What-if: the PTE for {addr:#x} is built from the stale {} entry: {} ({}).", e.kind.name(), pte::hex(new), pte::describe(new, pte::Level::Pte)));
+            m.say(|_| {
+                format!(
+                    "What-if: the PTE for {addr:#x} is built from the stale {} entry: {} ({}).",
+                    e.kind.name(),
+                    pte::hex(new),
+                    pte::describe(new, pte::Level::Pte)
+                )
+            });
             Progress::Continue(at(L::StaleBuildSet))
         }
 
@@ -486,7 +528,13 @@ pub fn step(m: &mut Machine, tid: Tid, s: &mut State) -> Progress {
                     }
                 }
                 m.set_pmd(s.va, pmde);
-                m.say(|_| format!("remove_migration_pmd restores the huge PMD as {} ({}).", pte::hex(pmde), pte::describe(pmde, pte::Level::Pmd)));
+                m.say(|_| {
+                    format!(
+                        "remove_migration_pmd restores the huge PMD as {} ({}).",
+                        pte::hex(pmde),
+                        pte::describe(pmde, pte::Level::Pmd)
+                    )
+                });
             } else {
                 m.say(|_| "The PMD no longer holds this migration entry.".into());
             }
@@ -539,7 +587,10 @@ fn isolate(m: &mut Machine, s: &mut State) -> Progress {
     } else {
         None
     };
-    let folio = pfn.and_then(|p| m.folio_of(p).map(|f| (f.pfn, f.nr_pages(), f.isolated, f.zero_page, p)));
+    let folio = pfn.and_then(|p| {
+        m.folio_of(p)
+            .map(|f| (f.pfn, f.nr_pages(), f.isolated, f.zero_page, p))
+    });
     match folio {
         Some((head, nr, false, false, pfn)) => {
             s.src = head;
@@ -554,7 +605,11 @@ fn isolate(m: &mut Machine, s: &mut State) -> Progress {
             Progress::Continue(at(L::Isolate))
         }
         Some((head, _, true, _, _)) => {
-            m.say(|_| format!("The folio at pfn {head:#x} is already isolated by another migration: -EBUSY."));
+            m.say(|_| {
+                format!(
+                    "The folio at pfn {head:#x} is already isolated by another migration: -EBUSY."
+                )
+            });
             Progress::Done(at(L::Isolate), EBUSY)
         }
         _ => {
@@ -575,12 +630,11 @@ fn walk_lock(m: &mut Machine, tid: Tid, s: &mut State, walk: Walk) -> Progress {
         Some(v) => v.end.min(s.va_end()),
         None => {
             // A hole (cannot happen without munmap): skip to the next VMA.
-            let next = m
-                .mm
-                .vmas
-                .iter()
-                .find(|v| v.start > s.cursor)
-                .map_or(s.va_end(), |v| v.start.min(s.va_end()));
+            let next =
+                m.mm.vmas
+                    .iter()
+                    .find(|v| v.start > s.cursor)
+                    .map_or(s.va_end(), |v| v.start.min(s.va_end()));
             s.seg_end = next;
             s.pc = Pc::WalkUnlock(walk);
             m.say(|_| "No VMA here: the rmap walk moves on.".into());

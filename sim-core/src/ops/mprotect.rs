@@ -18,8 +18,8 @@
 //! - The walk visits populated entries only: an empty PTE needs no action without uffd-wp.
 
 use crate::flags::{
-    calc_vm_prot_bits, vm_get_page_prot, VM_ACCOUNT, VM_EXEC, VM_READ, VM_SHARED,
-    VM_SOFTDIRTY, VM_WRITE,
+    calc_vm_prot_bits, vm_get_page_prot, VM_ACCOUNT, VM_EXEC, VM_READ, VM_SHARED, VM_SOFTDIRTY,
+    VM_WRITE,
 };
 use crate::kernel::Mutation;
 use crate::machine::Machine;
@@ -123,12 +123,19 @@ enum Pc {
     HugeLock,
     HugeMigration,
     HugeInvalidate,
-    HugeCommit { oldpmd: u64 },
+    HugeCommit {
+        oldpmd: u64,
+    },
     HugeUnlock,
     PteLock,
     /// Next PTE index to look at in the current table.
-    Pte { next: u16 },
-    PteCommit { idx: u16, oldpte: u64 },
+    Pte {
+        next: u16,
+    },
+    PteCommit {
+        idx: u16,
+        oldpte: u64,
+    },
     LatePublishFlags,
     LatePublishProt,
     EndVma,
@@ -191,7 +198,8 @@ impl State {
             Pc::SplitThp { split, .. } | Pc::PmdSplit(split) => split.wants(m),
             Pc::HugeLock => Some(Machine::pmd_lock_of(self.addr)),
             Pc::PteLock if !m.kernel().has(Mutation::MprotectNoPtl) => {
-                m.pt.table_of(self.addr).map(|t| LockId::Ptl { table_pfn: t })
+                m.pt.table_of(self.addr)
+                    .map(|t| LockId::Ptl { table_pfn: t })
             }
             _ => None,
         }
@@ -257,7 +265,9 @@ pub fn step(m: &mut Machine, tid: Tid, s: &mut State) -> Progress {
                 _ => {
                     s.error = if s.start >= s.end { 0 } else { ENOMEM };
                     s.pc = Pc::Finish;
-                    m.say(|_| "No VMA covers the start of the range: mprotect will return -ENOMEM.".into());
+                    m.say(|_| {
+                        "No VMA covers the start of the range: mprotect will return -ENOMEM.".into()
+                    });
                 }
             }
             Progress::Continue(at(L::FindVma))
@@ -266,7 +276,10 @@ pub fn step(m: &mut Machine, tid: Tid, s: &mut State) -> Progress {
         // 3. mprotect_fixup() for the VMA containing s.addr (the loop of for_each_vma_range).
         Pc::Fixup => fixup(m, s),
 
-        Pc::SplitThp { at: boundary, mut split } => {
+        Pc::SplitThp {
+            at: boundary,
+            mut split,
+        } => {
             let pos = split.position(m);
             match split_huge_pmd::step(m, tid, &mut split) {
                 Progress::Continue(l) => {
@@ -298,7 +311,10 @@ pub fn step(m: &mut Machine, tid: Tid, s: &mut State) -> Progress {
             if m.vma_start_write(tid, s.vma) {
                 m.say(|_| "vma_start_write: the VMA is now write-locked; page faults under the per-VMA lock fall back to mmap_lock.".into());
             } else {
-                m.say(|_| "vma_start_write: a fault holds the VMA lock; mprotect waits for it to finish.".into());
+                m.say(|_| {
+                    "vma_start_write: a fault holds the VMA lock; mprotect waits for it to finish."
+                        .into()
+                });
             }
             Progress::Continue(at(L::StartWrite))
         }
@@ -307,7 +323,10 @@ pub fn step(m: &mut Machine, tid: Tid, s: &mut State) -> Progress {
         Pc::PublishFlags => {
             m.set_vm_flags(s.vma, s.newflags);
             s.pc = Pc::PublishProt;
-            m.say(|_| "vm_flags gets the new protection first; the page tables still carry the old one.".into());
+            m.say(|_| {
+                "vm_flags gets the new protection first; the page tables still carry the old one."
+                    .into()
+            });
             Progress::Continue(at(L::PublishFlags))
         }
 
@@ -345,7 +364,10 @@ pub fn step(m: &mut Machine, tid: Tid, s: &mut State) -> Progress {
                     m.say(|_| "A huge PMD covers the whole 2 MiB: change_huge_pmd() will change it in one go.".into());
                 } else {
                     s.pc = Pc::PmdSplit(split_huge_pmd::State::from_caller(s.addr));
-                    m.say(|_| "A huge PMD only partly in the range: it must be split into PTEs first.".into());
+                    m.say(|_| {
+                        "A huge PMD only partly in the range: it must be split into PTEs first."
+                            .into()
+                    });
                 }
             } else {
                 s.pc = Pc::PteLock;
@@ -425,7 +447,12 @@ pub fn step(m: &mut Machine, tid: Tid, s: &mut State) -> Progress {
                 gather(m, tid, s, pmd_base(s.addr), pmd_base(s.addr) + PMD_SIZE);
             }
             s.pc = Pc::HugeUnlock;
-            m.say(|_| format!("The huge PMD gets the new protection: {}.", pte::describe(entry, pte::Level::Pmd)));
+            m.say(|_| {
+                format!(
+                    "The huge PMD gets the new protection: {}.",
+                    pte::describe(entry, pte::Level::Pmd)
+                )
+            });
             Progress::Continue(at(L::HugeCommit))
         }
 
@@ -445,7 +472,9 @@ pub fn step(m: &mut Machine, tid: Tid, s: &mut State) -> Progress {
                     // pmd_trans_unstable(): the PMD changed under us; nothing to do.
                     s.addr = (pmd_base(s.addr) + PMD_SIZE).min(s.vend);
                     s.pc = Pc::PmdRead;
-                    m.say(|_| "pmd_trans_unstable: the PMD is not a table any more; skip it.".into());
+                    m.say(|_| {
+                        "pmd_trans_unstable: the PMD is not a table any more; skip it.".into()
+                    });
                 }
                 Some(table) => {
                     s.table = table;
@@ -462,7 +491,10 @@ pub fn step(m: &mut Machine, tid: Tid, s: &mut State) -> Progress {
                         next: pte_index(s.addr),
                     };
                     if no_ptl {
-                        m.say(|_| "What-if: mprotect maps the PTE table WITHOUT taking its PT lock.".into());
+                        m.say(|_| {
+                            "What-if: mprotect maps the PTE table WITHOUT taking its PT lock."
+                                .into()
+                        });
                     } else {
                         m.say(|_| "mprotect takes the PTE table's PT lock: migration and faults on this table now wait.".into());
                     }
@@ -489,7 +521,13 @@ pub fn step(m: &mut Machine, tid: Tid, s: &mut State) -> Progress {
                 gather(m, tid, s, addr, addr + pte::PAGE_SIZE);
             }
             s.pc = Pc::Pte { next: idx + 1 };
-            m.say(|_| format!("ptep_modify_prot_commit writes {} ({}).", pte::hex(ptent), pte::describe(ptent, pte::Level::Pte)));
+            m.say(|_| {
+                format!(
+                    "ptep_modify_prot_commit writes {} ({}).",
+                    pte::hex(ptent),
+                    pte::describe(ptent, pte::Level::Pte)
+                )
+            });
             Progress::Continue(at(L::PteCommit))
         }
 
@@ -520,7 +558,11 @@ pub fn step(m: &mut Machine, tid: Tid, s: &mut State) -> Progress {
                 None => m.say(|_| "Nothing changed that a CPU could have cached: no flush needed.".into()),
             }
             s.addr = s.vend;
-            s.pc = if s.vend < s.end { Pc::Fixup } else { Pc::Finish };
+            s.pc = if s.vend < s.end {
+                Pc::Fixup
+            } else {
+                Pc::Finish
+            };
             let l = if no_flush { L::SkipFlush } else { L::EndVma };
             Progress::Continue(at(l))
         }
@@ -556,8 +598,8 @@ fn fixup(m: &mut Machine, s: &mut State) -> Progress {
         return Progress::Continue(at(L::Merge));
     };
     let v = m.mm.vmas[i].clone();
-    let newflags = (v.vm_flags & !(VM_READ | crate::flags::VM_WRITE | VM_EXEC))
-        | calc_vm_prot_bits(s.prot);
+    let newflags =
+        (v.vm_flags & !(VM_READ | crate::flags::VM_WRITE | VM_EXEC)) | calc_vm_prot_bits(s.prot);
     // Every requested R/W/X bit needs its VM_MAY* bit (newflags >> 4 lines them up).
     if (newflags & !(newflags >> 4)) & (VM_READ | VM_WRITE | VM_EXEC) != 0 {
         s.error = EACCES;
@@ -597,7 +639,10 @@ fn fixup(m: &mut Machine, s: &mut State) -> Progress {
     let mergeable = |w: &crate::state::Vma| {
         w.vm_flags == newflags && w.anon_vma == v.anon_vma && w.vm_flags & VM_SHARED == 0
     };
-    let prev_merge = vstart == v.start && i > 0 && m.mm.vmas[i - 1].end == v.start && mergeable(&m.mm.vmas[i - 1]);
+    let prev_merge = vstart == v.start
+        && i > 0
+        && m.mm.vmas[i - 1].end == v.start
+        && mergeable(&m.mm.vmas[i - 1]);
     let next_merge = vend == v.end
         && i + 1 < m.mm.vmas.len()
         && m.mm.vmas[i + 1].start == v.end
@@ -722,15 +767,14 @@ fn merge(m: &mut Machine, s: &mut State, i: usize, prev: bool, next: bool) {
     } else {
         Pc::PublishFlags
     };
-    m.say(|_| format!("vma_merge: a neighbouring VMA with the new flags absorbs {vstart:#x}–{vend:#x}."));
+    m.say(|_| {
+        format!("vma_merge: a neighbouring VMA with the new flags absorbs {vstart:#x}–{vend:#x}.")
+    });
 }
 
 /// change_protection(): capture newprot and start the walk of [vstart, vend).
 fn begin_walk(m: &Machine, s: &mut State) {
-    s.newprot = m
-        .mm
-        .vma_by_id(s.vma)
-        .map_or(0, |v| v.vm_page_prot);
+    s.newprot = m.mm.vma_by_id(s.vma).map_or(0, |v| v.vm_page_prot);
     if m.kernel().has(Mutation::MprotectWalkBeforePublish) {
         // The walk runs before vm_page_prot is published: it uses what it would become.
         s.newprot = vm_get_page_prot(s.newflags);

@@ -55,9 +55,14 @@ enum Pc {
     Check,
     Lock,
     Invalidate,
-    Build { old: u64 },
+    Build {
+        old: u64,
+    },
     /// `head` is the THP's head pfn for a present PMD (None for a migration entry).
-    Populate { table: u64, head: Option<u64> },
+    Populate {
+        table: u64,
+        head: Option<u64>,
+    },
     Unlock,
 }
 
@@ -133,7 +138,10 @@ pub fn step(m: &mut Machine, tid: Tid, s: &mut State) -> Progress {
             m.lock(tid, lock);
             if huge_or_migration(m.pmd(haddr)) {
                 s.pc = Pc::Invalidate;
-                m.say(|_| "The PMD lock is held and the PMD is still huge: nobody else can change it now.".into());
+                m.say(|_| {
+                    "The PMD lock is held and the PMD is still huge: nobody else can change it now."
+                        .into()
+                });
                 Progress::Continue(at(L::Lock))
             } else {
                 m.unlock(tid, lock);
