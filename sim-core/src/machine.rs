@@ -470,7 +470,7 @@ impl Machine {
                 let waiters = match self.folios.get_mut(&pfn) {
                     Some(f) => {
                         f.locked = None;
-                        std::mem::take(&mut f.waiters)
+                        std::mem::take(&mut f.waiters).0
                     }
                     None => Vec::new(),
                 };

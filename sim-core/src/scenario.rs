@@ -334,7 +334,7 @@ fn build(sc: &Scenario) -> Result<Machine, ScenarioError> {
         for (j, w) in vmas.iter().enumerate() {
             if start < w.end && w.start < end {
                 return Err(err(
-                    format!("{p}"),
+                    p.clone(),
                     format!("overlaps vmas[{j}] ({:#x}–{:#x})", w.start, w.end),
                 ));
             }
@@ -347,7 +347,7 @@ fn build(sc: &Scenario) -> Result<Machine, ScenarioError> {
             vm_page_prot: vm_get_page_prot(f),
             anon_vma: v.anon_vma,
             split_by_mprotect: false,
-            lock_readers: Vec::new(),
+            lock_readers: Default::default(),
             write_locked: false,
             lock_writer_waiting: None,
         });

@@ -13,6 +13,35 @@ use crate::pte::{self, PAGE_SHIFT, PMD_SHIFT};
 /// A thread index (position in the scenario's thread list).
 pub type Tid = usize;
 
+/// A list of threads (lock readers, waiters). Its hash writes each id as a u64: a derived
+/// hash of `Vec<usize>` writes the slice's raw bytes, which are 4 bytes per id on wasm32
+/// and 8 natively — and would make state hashes differ between the browser and the CLI.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct TidList(pub Vec<Tid>);
+
+impl std::hash::Hash for TidList {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        h.write_u64(self.0.len() as u64);
+        for &t in &self.0 {
+            h.write_u64(t as u64);
+        }
+    }
+}
+
+impl std::ops::Deref for TidList {
+    type Target = Vec<Tid>;
+    fn deref(&self) -> &Vec<Tid> {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for TidList {
+    fn deref_mut(&mut self) -> &mut Vec<Tid> {
+        &mut self.0
+    }
+}
+
 /// The page (4 KiB) containing `addr`.
 pub fn page_of(addr: u64) -> u64 {
     addr & !(pte::PAGE_SIZE - 1)
@@ -78,7 +107,7 @@ pub enum RwMode {
 /// (`rwsem_mark_wake`): to the writer at the head of the queue, or to every queued reader.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 pub struct RwSem {
-    pub readers: Vec<Tid>,
+    pub readers: TidList,
     pub writer: Option<Tid>,
     pub waiters: VecDeque<(Tid, RwMode)>,
 }
@@ -137,7 +166,7 @@ pub struct Vma {
     /// Set on VMAs created or shrunk by an mprotect split, for the UI.
     pub split_by_mprotect: bool,
     /// v6.4 per-VMA lock: faults holding it for read.
-    pub lock_readers: Vec<Tid>,
+    pub lock_readers: TidList,
     /// v6.4: `vm_lock_seq == mm->mm_lock_seq`, i.e. write-locked until mmap_write_unlock.
     pub write_locked: bool,
     /// v6.4: a `vma_start_write` waiting for readers to drain.
@@ -206,7 +235,7 @@ pub struct Folio {
     /// `PG_locked` holder.
     pub locked: Option<Tid>,
     /// Tasks sleeping in `migration_entry_wait_on_locked` until the folio is unlocked.
-    pub waiters: Vec<Tid>,
+    pub waiters: TidList,
     /// Isolated from the LRU by a migration (`folio_isolate_lru`): only one migrator at once.
     pub isolated: bool,
     pub refcount: i32,
@@ -233,7 +262,7 @@ impl Folio {
             pfn,
             order,
             locked: None,
-            waiters: Vec::new(),
+            waiters: TidList::default(),
             isolated: false,
             refcount: 0,
             entire_mapcount: 0,
