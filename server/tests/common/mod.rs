@@ -1,0 +1,260 @@
+//! Helpers shared by the integration tests (no extra crates): a temp dir, request helpers,
+//! a throwaway PostgreSQL ([`pg`]), and [`TestDb`] + [`on_both_backends!`] to run one test body
+//! against SQLite and against PostgreSQL.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+pub mod pg;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+use server::frontend::Frontend;
+use server::store::Store;
+use server::web::{router, AppState, Options};
+
+/// A fresh directory under the system temp dir, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let dir = std::env::temp_dir().join(format!(
+            "mmrace-test-{tag}-{}-{}-{nanos}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A router over a fresh SQLite store in `dir`.
+pub async fn app(dir: &TempDir, frontend: Frontend) -> (Router, Store) {
+    let store = Store::open_sqlite(&dir.path().join("test.sqlite3"))
+        .await
+        .unwrap();
+    (router(AppState::new(store.clone(), frontend)), store)
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .get("content-type")
+            .map(|v| v.to_str().unwrap())
+            .unwrap_or("")
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.text()))
+    }
+}
+
+pub async fn request(app: &Router, method: Method, uri: &str, headers: &[(&str, &str)]) -> Reply {
+    request_body(app, method, uri, headers, Body::empty()).await
+}
+
+pub async fn request_body(
+    app: &Router,
+    method: Method,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Body>,
+) -> Reply {
+    let mut req = Request::builder().method(method).uri(uri);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    send(app, req.body(body.into()).unwrap()).await
+}
+
+/// `POST /api/scenarios` with a JSON body.
+pub async fn upload(app: &Router, body: &str) -> Reply {
+    request_body(
+        app,
+        Method::POST,
+        "/api/scenarios",
+        &[("content-type", "application/json")],
+        body.to_owned(),
+    )
+    .await
+}
+
+pub async fn send(app: &Router, req: Request<Body>) -> Reply {
+    let res = app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let body = res.into_body().collect().await.unwrap().to_bytes().to_vec();
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+pub async fn get(app: &Router, uri: &str) -> Reply {
+    request(app, Method::GET, uri, &[]).await
+}
+
+/// A store for one test: SQLite in a temp dir, or a fresh database on the shared throwaway
+/// PostgreSQL.
+pub struct TestDb {
+    pub store: Store,
+    pub kind: &'static str,
+    /// SQLite: the file. PostgreSQL: the DATABASE_URL.
+    pub location: String,
+    _dir: Option<TempDir>,
+}
+
+impl TestDb {
+    pub async fn sqlite() -> TestDb {
+        let dir = TempDir::new("db");
+        let path = dir.path().join("test.sqlite3");
+        let store = Store::open_sqlite(&path).await.unwrap();
+        TestDb {
+            store,
+            kind: "sqlite",
+            location: path.to_str().unwrap().to_owned(),
+            _dir: Some(dir),
+        }
+    }
+
+    /// `None` (after a loud message) when PostgreSQL is not installed and not required.
+    pub async fn postgres() -> Option<TestDb> {
+        let url = pg::database().await?;
+        let store = Store::open_postgres(&url).await.unwrap();
+        Some(TestDb {
+            store,
+            kind: "postgres",
+            location: url,
+            _dir: None,
+        })
+    }
+
+    /// A second handle on the same database (as another server instance would have).
+    pub async fn reopen(&self) -> Store {
+        match self.kind {
+            "sqlite" => Store::open_sqlite(std::path::Path::new(&self.location))
+                .await
+                .unwrap(),
+            _ => Store::open_postgres(&self.location).await.unwrap(),
+        }
+    }
+
+    pub fn app(&self, frontend: Frontend) -> Router {
+        router(AppState::new(self.store.clone(), frontend))
+    }
+
+    pub fn app_with(&self, frontend: Frontend, options: Options) -> Router {
+        router(AppState::with_options(
+            self.store.clone(),
+            frontend,
+            options,
+        ))
+    }
+
+    pub async fn close(self) {
+        self.store.close().await;
+    }
+}
+
+/// Options for tests that upload a lot: no rate limit.
+pub fn unlimited() -> Options {
+    let mut o = Options::default();
+    o.limits.uploads_per_minute = 0;
+    o
+}
+
+/// `on_both_backends!(a, b)` with `async fn a(db: &TestDb)` defined in the test file makes
+/// the tests `sqlite::a`, `postgres::a`, `sqlite::b`, `postgres::b`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = $crate::common::TestDb::sqlite().await;
+                    super::$name(&db).await;
+                    db.close().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(db) = $crate::common::TestDb::postgres().await else {
+                        return;
+                    };
+                    super::$name(&db).await;
+                    db.close().await;
+                }
+            )*
+        }
+    };
+}
+
+/// A small valid scenario (one thread write-protecting one page), as a user might write it.
+pub const SMALL: &str = r#"{
+  "format": 1,
+  "title": "small",
+  "kernel": { "version": "v6.4" },
+  "cpus": 1,
+  "vmas": [ { "start": "0x7f0000000000", "end": "0x7f0000001000", "prot": "PROT_READ|PROT_WRITE" } ],
+  "pages": [ { "addr": "0x7f0000000000", "pfn": "0x12345", "data": "0x11" } ],
+  "threads": [ { "name": "T0", "cpu": 0, "ops": [
+    { "op": "mprotect", "addr": "0x7f0000000000", "len": "0x1000", "prot": "PROT_READ" } ] } ]
+}"#;
+
+/// `SMALL` as JSON, for tests that modify one field.
+pub fn small() -> serde_json::Value {
+    serde_json::from_str(SMALL).unwrap()
+}
+
+/// The `i`-th of many distinct valid scenarios.
+pub fn variant(i: usize) -> String {
+    let mut v = small();
+    v["title"] = format!("variant {i}").into();
+    v.to_string()
+}
+
+/// The canonical form the server stores for `text`.
+pub fn canonical(text: &str) -> String {
+    sim_core::Scenario::from_json(text).unwrap().to_json()
+}
+
+/// A shipped scenario with several named schedules (what-if ones included elsewhere).
+pub fn seed() -> &'static str {
+    sim_core::library::get("seed-mprotect-vs-migration-v6.4.json").expect("shipped")
+}
