@@ -14,6 +14,7 @@ pub mod flags;
 pub mod hash;
 pub mod invariants;
 pub mod kernel;
+pub mod library;
 pub mod machine;
 pub mod num;
 pub mod ops;
