@@ -202,9 +202,18 @@ pub fn check_state(m: &Machine) -> (Vec<Violation>, Vec<Tolerated>) {
                 });
             }
         }
-        // 5b. Migration entry → locked folio.
+        // 5b. Migration entry → locked folio. Exception: a PMD migration entry that a split
+        // is rewriting under the PMD lock. v6.3/v6.4's __split_huge_pmd_locked runs
+        // pmdp_invalidate on it first, and x86 pmd_mkinvalid re-encodes a swap PMD with
+        // offset bits 12–20 lost, so for a moment the PMD holds a garbage "migration entry"
+        // (only lockless walkers can see it; v6.10's 3a5a8d343e1c stopped invalidating
+        // non-present PMDs). The real entry is the one the split read before.
+        let rewritten_under_lock = level == Level::Pmd
+            && m.pt
+                .pmd_locks
+                .contains_key(&crate::state::pmd_lock_index(addr));
         if let EntryKind::Migration(e) = kind {
-            if m.folio_of(e.pfn).is_none_or(|f| f.locked.is_none()) {
+            if !rewritten_under_lock && m.folio_of(e.pfn).is_none_or(|f| f.locked.is_none()) {
                 bad.push(Violation {
                     id: MIGRATION_ENTRY_UNLOCKED,
                     detail: format!(

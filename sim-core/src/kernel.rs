@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 /// - mprotect copies the swap uffd-wp bit of a writable migration entry in v6.3 only;
 /// - page faults try the per-VMA lock first in v6.4 (CONFIG_PER_VMA_LOCK).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum Version {
     #[serde(rename = "v6.3")]
     V6_3,
@@ -31,6 +32,7 @@ impl Version {
 /// that the explorer has something real to find.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum Mutation {
     /// (a) mprotect changes PTEs without taking the PT lock.
     MprotectNoPtl,
@@ -97,6 +99,7 @@ impl Mutation {
 /// The kernel a scenario runs: a version plus any what-if mutations.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Kernel {
     pub version: Version,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

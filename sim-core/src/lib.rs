@@ -10,11 +10,13 @@
 //! here (the explorer's random mode uses a seeded generator), so the same scenario and
 //! schedule give the same trace natively and in wasm.
 
+pub mod explore;
 pub mod flags;
 pub mod hash;
 pub mod invariants;
 pub mod kernel;
 pub mod library;
+pub mod link;
 pub mod machine;
 pub mod num;
 pub mod ops;
@@ -39,15 +41,28 @@ pub struct Trace {
 }
 
 impl Trace {
-    /// One hash over the whole trace: the state hashes and the records' essentials.
+    /// One hash over the whole trace as a user sees it: per step the thread, the pseudo-code
+    /// line and kernel function, every state change, lock event and event, and the
+    /// invariants broken. Internal representation (program-counter enums, the canonical
+    /// state hash) and the wording of explanations are deliberately left out, so a refactor
+    /// that changes nothing visible keeps old links' recorded hashes valid.
     pub fn hash(&self) -> u64 {
-        let mut h = hash::StableHasher::new();
         use std::hash::{Hash, Hasher};
-        for (r, s) in self.records.iter().zip(&self.state_hashes) {
-            r.thread.hash(&mut h);
+        let mut h = hash::StableHasher::new();
+        for r in &self.records {
+            (r.thread as u64).hash(&mut h);
             r.line.hash(&mut h);
+            r.func.hash(&mut h);
+            serde_json::to_string(&r.changes)
+                .expect("serialisable")
+                .hash(&mut h);
+            serde_json::to_string(&r.locks)
+                .expect("serialisable")
+                .hash(&mut h);
+            serde_json::to_string(&r.events)
+                .expect("serialisable")
+                .hash(&mut h);
             r.violations.hash(&mut h);
-            s.hash(&mut h);
         }
         h.finish()
     }

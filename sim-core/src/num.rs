@@ -111,3 +111,40 @@ impl<'de> Deserialize<'de> for Prot {
         d.deserialize_any(V)
     }
 }
+
+#[cfg(feature = "schema")]
+mod schema {
+    use std::borrow::Cow;
+
+    use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+
+    impl JsonSchema for super::Hex {
+        fn schema_name() -> Cow<'static, str> {
+            "Hex".into()
+        }
+        fn json_schema(_: &mut SchemaGenerator) -> Schema {
+            json_schema!({
+                "description": "A non-negative 64-bit number: a JSON integer, or a string in hex (\"0x7f0000000000\") or decimal; `_` separators allowed.",
+                "oneOf": [
+                    { "type": "integer", "minimum": 0 },
+                    { "type": "string", "pattern": "^\\s*(0[xX][0-9a-fA-F_]+|[0-9_]+)\\s*$" }
+                ]
+            })
+        }
+    }
+
+    impl JsonSchema for super::Prot {
+        fn schema_name() -> Cow<'static, str> {
+            "Prot".into()
+        }
+        fn json_schema(_: &mut SchemaGenerator) -> Schema {
+            json_schema!({
+                "description": "mprotect(2) protection: PROT_NONE, or PROT_READ/PROT_WRITE/PROT_EXEC joined by |; or the number 0-7.",
+                "oneOf": [
+                    { "type": "integer", "minimum": 0, "maximum": 7 },
+                    { "type": "string", "pattern": "^\\s*(PROT_NONE|PROT_READ|PROT_WRITE|PROT_EXEC)(\\s*\\|\\s*(PROT_NONE|PROT_READ|PROT_WRITE|PROT_EXEC))*\\s*$" }
+                ]
+            })
+        }
+    }
+}

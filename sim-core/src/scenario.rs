@@ -42,6 +42,7 @@ pub mod limits {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Scenario {
     /// Format version (1).
     pub format: u32,
@@ -80,6 +81,7 @@ fn yes() -> bool {
 /// A private anonymous VMA as `mmap(prot, MAP_PRIVATE|MAP_ANONYMOUS)` creates it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct VmaSpec {
     pub start: Hex,
     pub end: Hex,
@@ -96,6 +98,7 @@ pub struct VmaSpec {
 /// A mapped anonymous page (or THP) with its PTE (PMD) bits.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PageSpec {
     pub addr: Hex,
     pub pfn: Hex,
@@ -116,6 +119,7 @@ pub struct PageSpec {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct TlbSpec {
     pub cpu: usize,
     pub addr: Hex,
@@ -123,6 +127,7 @@ pub struct TlbSpec {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ThreadJson {
     pub name: String,
     #[serde(default)]
@@ -133,6 +138,7 @@ pub struct ThreadJson {
 /// A schedule: which thread takes each step.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct NamedSchedule {
     pub name: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -150,6 +156,7 @@ pub struct NamedSchedule {
 /// A schedule's steps as written.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum Steps {
     List(Vec<usize>),
     Compact(String),
@@ -177,6 +184,7 @@ impl NamedSchedule {
 /// What running a schedule must show.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "verdict", rename_all = "kebab-case", deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum Expectation {
     /// No invariant is violated at any step.
     Safe,
@@ -222,15 +230,20 @@ impl Scenario {
         let s: Scenario = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner();
-            let path = if path == "." || path.is_empty() {
+            let path = if path == "." || path == "?" || path.is_empty() {
                 "$".to_string()
             } else {
                 path
             };
             if inner.is_syntax() || inner.is_eof() {
-                err(path, format!("invalid JSON: {inner}"))
-            } else {
-                err(path, strip_position(&inner.to_string()))
+                return err(path, format!("invalid JSON: {inner}"));
+            }
+            let msg = strip_position(&inner.to_string());
+            // A nested path from a hand-written deserializer (see ops::PATH_MARK).
+            let mut parts = msg.splitn(3, crate::ops::PATH_MARK);
+            match (parts.next(), parts.next(), parts.next()) {
+                (Some(""), Some(sub), Some(rest)) => err(format!("{path}.{sub}"), rest),
+                _ => err(path, msg),
             }
         })?;
         Ok(s)

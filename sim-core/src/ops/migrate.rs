@@ -102,6 +102,8 @@ enum Pc {
     LockDst,
     /// Start the walk's next VMA segment at `cursor`.
     WalkLock(Walk),
+    /// The PMD was split under us: continue at the PTE level (take the PT lock).
+    WalkLockPte(Walk),
     /// Next PTE (by address) to look at in the current segment.
     Unmap {
         next: u64,
@@ -186,6 +188,10 @@ impl State {
         match &self.pc {
             Pc::LockSrc => Some(LockId::Folio { pfn: self.src }),
             Pc::WalkLock(_) => self.segment_lock(m),
+            Pc::WalkLockPte(_) => {
+                m.pt.table_of(self.cursor)
+                    .map(|t| LockId::Ptl { table_pfn: t })
+            }
             Pc::StaleRelock { .. } => Some(LockId::Ptl {
                 table_pfn: self.table,
             }),
@@ -199,8 +205,8 @@ impl State {
             Pc::Isolate => L::Isolate,
             Pc::LockSrc => L::LockSrc,
             Pc::LockDst => L::LockDst,
-            Pc::WalkLock(Walk::Unmap) => L::UnmapLock,
-            Pc::WalkLock(Walk::Remove) => L::RemoveLock,
+            Pc::WalkLock(Walk::Unmap) | Pc::WalkLockPte(Walk::Unmap) => L::UnmapLock,
+            Pc::WalkLock(Walk::Remove) | Pc::WalkLockPte(Walk::Remove) => L::RemoveLock,
             Pc::Unmap { .. } => L::UnmapClear,
             Pc::UnmapInstall { .. } => L::UnmapInstall,
             Pc::PmdInvalidate => L::PmdInvalidate,
@@ -227,20 +233,28 @@ impl State {
         self.va + self.nr * PAGE_SIZE
     }
 
-    /// Is the folio mapped by one PMD entry (huge leaf or PMD migration entry) right now?
-    fn pmd_mapped(&self, m: &Machine) -> bool {
+    /// Does the PMD at the folio's address map it as a whole (huge leaf for the unmap walk,
+    /// PMD migration entry for the remove walk)? Checked under the PMD lock.
+    fn pmd_maps_folio(&self, m: &Machine, walk: Walk) -> bool {
         if self.nr != 512 {
             return false;
         }
         let pmd = m.pmd(self.va);
-        (pte::pmd_trans_huge(pmd) && pte::pmd_pfn(pmd) == self.src)
-            || MigrationEntry::decode(pmd).is_some_and(|e| e.pfn == self.src)
+        match walk {
+            Walk::Unmap => {
+                pte::pmd_trans_huge(pmd) && pmd & pte::PRESENT != 0 && pte::pmd_pfn(pmd) == self.src
+            }
+            Walk::Remove => MigrationEntry::decode(pmd).is_some_and(|e| e.pfn == self.src),
+        }
     }
 
-    /// The lock `page_vma_mapped_walk` takes for the segment at `cursor`.
+    /// The lock `page_vma_mapped_walk` takes for the segment at `cursor`, decided from a
+    /// lockless look at the PMD: a huge or PMD-migration entry → the PMD lock (then
+    /// re-checked under it); a PTE table → that table's PT lock.
     fn segment_lock(&self, m: &Machine) -> Option<LockId> {
-        if self.pmd_mapped(m) {
-            Some(Machine::pmd_lock_of(self.va))
+        let pmd = m.pmd(self.cursor);
+        if pte::pmd_trans_huge(pmd) || pte::is_swap_pmd(pmd) {
+            Some(Machine::pmd_lock_of(self.cursor))
         } else {
             m.pt.table_of(self.cursor)
                 .map(|t| LockId::Ptl { table_pfn: t })
@@ -273,6 +287,31 @@ pub fn step(m: &mut Machine, tid: Tid, s: &mut State) -> Progress {
         }
 
         Pc::WalkLock(walk) => walk_lock(m, tid, s, walk),
+
+        Pc::WalkLockPte(walk) => {
+            let line = match walk {
+                Walk::Unmap => L::UnmapLock,
+                Walk::Remove => L::RemoveLock,
+            };
+            match m.pt.table_of(s.cursor) {
+                Some(t) => {
+                    let l = LockId::Ptl { table_pfn: t };
+                    m.lock(tid, l);
+                    s.held = Some(l);
+                    s.table = t;
+                    s.pc = match walk {
+                        Walk::Unmap => Pc::Unmap { next: s.cursor },
+                        Walk::Remove => Pc::Remove { next: s.cursor },
+                    };
+                    m.say(|_| format!("The THP was split under us: the walk continues at the PTE level and takes the {}.", l.name()));
+                }
+                None => {
+                    s.pc = Pc::WalkUnlock(walk);
+                    m.say(|_| "Nothing is mapped here any more.".into());
+                }
+            }
+            Progress::Continue(at(line))
+        }
 
         Pc::Unmap { next } => unmap_next(m, tid, s, next),
 
@@ -642,19 +681,44 @@ fn walk_lock(m: &mut Machine, tid: Tid, s: &mut State, walk: Walk) -> Progress {
         }
     };
     s.seg_end = seg_end;
-    let pmd_mapped = s.pmd_mapped(m);
     match s.segment_lock(m) {
+        Some(l @ LockId::PmdLock { .. }) => {
+            m.lock(tid, l);
+            if s.pmd_maps_folio(m, walk) {
+                s.held = Some(l);
+                s.seg_end = s.va_end();
+                s.pc = match walk {
+                    Walk::Unmap => Pc::PmdInvalidate,
+                    Walk::Remove => Pc::RemovePmd,
+                };
+                m.say(|_| {
+                    format!(
+                        "The rmap walk finds the folio mapped by a PMD and takes the {}.",
+                        l.name()
+                    )
+                });
+            } else if m.pt.table_of(s.cursor).is_some() {
+                // page_vma_mapped_walk: "THP pmd was split under us: handle on pte level".
+                m.unlock(tid, l);
+                s.pc = Pc::WalkLockPte(walk);
+                m.say(|_| "Under the PMD lock the PMD turns out to be a PTE table now (split under us): drop the PMD lock and go to the PTE level.".into());
+            } else {
+                m.unlock(tid, l);
+                s.pc = Pc::WalkUnlock(walk);
+                m.say(|_| {
+                    "Under the PMD lock the PMD does not map this folio: nothing to do here.".into()
+                });
+            }
+        }
         Some(l) => {
             m.lock(tid, l);
             s.held = Some(l);
             if let LockId::Ptl { table_pfn } = l {
                 s.table = table_pfn;
             }
-            s.pc = match (walk, pmd_mapped) {
-                (Walk::Unmap, true) => Pc::PmdInvalidate,
-                (Walk::Remove, true) => Pc::RemovePmd,
-                (Walk::Unmap, false) => Pc::Unmap { next: s.cursor },
-                (Walk::Remove, false) => Pc::Remove { next: s.cursor },
+            s.pc = match walk {
+                Walk::Unmap => Pc::Unmap { next: s.cursor },
+                Walk::Remove => Pc::Remove { next: s.cursor },
             };
             m.say(|_| format!("The rmap walk takes the {}.", l.name()));
         }

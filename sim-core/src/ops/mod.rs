@@ -20,8 +20,12 @@ use crate::record::{Line, LineRef, Listing};
 use crate::state::{LockId, Tid};
 
 /// One operation of a thread, as written in a scenario.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+///
+/// Deserialised by hand (see [`OpSpec::deserialize`]) so that an error in a field keeps its
+/// JSON path (`threads[0].ops[1].prot`); serde's internally tagged enums lose it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum OpSpec {
     /// `mprotect(addr, len, prot)` (`do_mprotect_pkey`, mm/mprotect.c).
     Mprotect {
@@ -39,6 +43,104 @@ pub enum OpSpec {
     Read { addr: Hex },
     /// A user store of `value` to `addr`.
     Write { addr: Hex, value: Hex },
+}
+
+/// Marks a nested path inside an error message: `\u{1}prot\u{1}message`.
+/// [`crate::Scenario::from_json`] splices the nested path into the reported path.
+pub(crate) const PATH_MARK: char = '\u{1}';
+
+impl<'de> Deserialize<'de> for OpSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        use serde_json::Value;
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Mprotect {
+            addr: Hex,
+            len: Hex,
+            prot: crate::num::Prot,
+        }
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Migrate {
+            addr: Hex,
+            to_pfn: Hex,
+        }
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Addr {
+            addr: Hex,
+        }
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Write {
+            addr: Hex,
+            value: Hex,
+        }
+        fn fields<T: serde::de::DeserializeOwned, E: Error>(
+            v: serde_json::Map<String, Value>,
+        ) -> Result<T, E> {
+            serde_path_to_error::deserialize(Value::Object(v)).map_err(|e| {
+                let path = e.path().to_string();
+                let inner = e.into_inner().to_string();
+                if path == "." || path == "?" || path.is_empty() {
+                    E::custom(inner)
+                } else {
+                    E::custom(format!("{PATH_MARK}{path}{PATH_MARK}{inner}"))
+                }
+            })
+        }
+        let v = Value::deserialize(d)?;
+        let Value::Object(mut obj) = v else {
+            return Err(D::Error::custom(
+                "an operation is an object such as {\"op\": \"mprotect\", \"addr\": ..., \"len\": ..., \"prot\": ...}",
+            ));
+        };
+        let op = match obj.remove("op") {
+            Some(Value::String(s)) => s,
+            Some(_) => {
+                return Err(D::Error::custom(format!(
+                    "{PATH_MARK}op{PATH_MARK}must be a string"
+                )))
+            }
+            None => return Err(D::Error::missing_field("op")),
+        };
+        Ok(match op.as_str() {
+            "mprotect" => {
+                let m: Mprotect = fields(obj)?;
+                OpSpec::Mprotect {
+                    addr: m.addr,
+                    len: m.len,
+                    prot: m.prot,
+                }
+            }
+            "migrate" => {
+                let m: Migrate = fields(obj)?;
+                OpSpec::Migrate {
+                    addr: m.addr,
+                    to_pfn: m.to_pfn,
+                }
+            }
+            "split_huge_pmd" => OpSpec::SplitHugePmd {
+                addr: fields::<Addr, _>(obj)?.addr,
+            },
+            "read" => OpSpec::Read {
+                addr: fields::<Addr, _>(obj)?.addr,
+            },
+            "write" => {
+                let w: Write = fields(obj)?;
+                OpSpec::Write {
+                    addr: w.addr,
+                    value: w.value,
+                }
+            }
+            other => {
+                return Err(D::Error::custom(format!(
+                    "{PATH_MARK}op{PATH_MARK}unknown operation `{other}`, expected one of mprotect, migrate, split_huge_pmd, read, write"
+                )))
+            }
+        })
+    }
 }
 
 impl OpSpec {

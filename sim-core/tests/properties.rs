@@ -1,0 +1,341 @@
+//! Property tests: random valid scenarios under random schedules never panic, every step the
+//! scheduler offers succeeds, and the lock state stays consistent (who holds what agrees
+//! between the locks and the threads; sleepers are queued where they say). A fixed-seed
+//! generator keeps the test deterministic; `MMRACE_PROPTEST_CASES` raises the count.
+
+use sim_core::machine::{Status, Wait};
+use sim_core::state::{LockId, RwMode};
+use sim_core::{Machine, Scenario};
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // splitmix64
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn pick<'a, T>(&mut self, v: &'a [T]) -> &'a T {
+        &v[self.below(v.len() as u64) as usize]
+    }
+}
+
+const BASE: u64 = 0x7f00_0000_0000;
+const PROTS: &[&str] = &[
+    "PROT_NONE",
+    "PROT_READ",
+    "PROT_READ|PROT_WRITE",
+    "PROT_WRITE",
+];
+
+fn random_scenario(r: &mut Rng) -> String {
+    let version = *r.pick(&["v6.3", "v6.4"]);
+    let mutations = [
+        "mprotect-no-ptl",
+        "mprotect-walk-before-publish",
+        "restore-from-stale-entry",
+        "mprotect-no-flush",
+        "copy-before-flush",
+    ];
+    let what_if: Vec<&str> = mutations
+        .iter()
+        .copied()
+        .filter(|_| r.below(6) == 0)
+        .collect();
+    let thp = r.below(3) == 0;
+    let cpus = 1 + r.below(3);
+    let mut vmas = Vec::new();
+    let mut pages = Vec::new();
+    let mut thps = Vec::new();
+    let mut addrs = Vec::new();
+    if thp {
+        vmas.push(format!(
+            r#"{{"start":"{BASE:#x}","end":"{:#x}","prot":"PROT_READ|PROT_WRITE"}}"#,
+            BASE + 0x20_0000
+        ));
+        thps.push(format!(
+            r#"{{"addr":"{BASE:#x}","pfn":"0x40000","writable":{}}}"#,
+            r.below(2) == 0
+        ));
+        for i in 0..4 {
+            addrs.push(BASE + i * 0x1000 + r.below(2) * 0x10_0000);
+        }
+    } else {
+        let n = 1 + r.below(4);
+        let rw = r.below(4) != 0;
+        vmas.push(format!(
+            r#"{{"start":"{BASE:#x}","end":"{:#x}","prot":"{}"}}"#,
+            BASE + n * 0x1000,
+            if rw {
+                "PROT_READ|PROT_WRITE"
+            } else {
+                "PROT_READ"
+            }
+        ));
+        for i in 0..n {
+            let a = BASE + i * 0x1000;
+            addrs.push(a);
+            if r.below(4) != 0 {
+                pages.push(format!(
+                    r#"{{"addr":"{a:#x}","pfn":"{:#x}","writable":{},"young":{},"dirty":{}}}"#,
+                    0x12340 + i,
+                    rw && r.below(3) != 0,
+                    r.below(4) != 0,
+                    r.below(3) != 0
+                ));
+            }
+        }
+    }
+    let mut next_pfn = 0x50000u64;
+    let nthreads = 1 + r.below(3);
+    let mut threads = Vec::new();
+    for t in 0..nthreads {
+        let mut ops = Vec::new();
+        for _ in 0..1 + r.below(3) {
+            let a = *r.pick(&addrs);
+            ops.push(match r.below(6) {
+                0 => {
+                    let start = BASE + r.below(addrs.len() as u64) * 0x1000;
+                    let len = 0x1000 * (1 + r.below(3));
+                    format!(
+                        r#"{{"op":"mprotect","addr":"{start:#x}","len":"{len:#x}","prot":"{}"}}"#,
+                        r.pick(PROTS)
+                    )
+                }
+                1 => {
+                    let to = next_pfn;
+                    next_pfn += 0x200;
+                    format!(r#"{{"op":"migrate","addr":"{a:#x}","to_pfn":"{to:#x}"}}"#)
+                }
+                2 if thp => format!(r#"{{"op":"split_huge_pmd","addr":"{a:#x}"}}"#),
+                2 | 3 => format!(r#"{{"op":"read","addr":"{a:#x}"}}"#),
+                _ => format!(
+                    r#"{{"op":"write","addr":"{a:#x}","value":"{:#x}"}}"#,
+                    r.below(1000)
+                ),
+            });
+        }
+        threads.push(format!(
+            r#"{{"name":"T{t}","cpu":{},"ops":[{}]}}"#,
+            r.below(cpus),
+            ops.join(",")
+        ));
+    }
+    let alloc: Vec<String> = (0..16)
+        .map(|i| format!(r#""{:#x}""#, 0x90000 + i))
+        .collect();
+    format!(
+        r#"{{"format":1,"kernel":{{"version":"{version}","what_if":[{}]}},"cpus":{cpus},"vmas":[{}],"pages":[{}],"thps":[{}],"alloc_pfns":[{}],"threads":[{}]}}"#,
+        what_if
+            .iter()
+            .map(|m| format!("\"{m}\""))
+            .collect::<Vec<_>>()
+            .join(","),
+        vmas.join(","),
+        pages.join(","),
+        thps.join(","),
+        alloc.join(","),
+        threads.join(",")
+    )
+}
+
+/// Locks and threads agree about who holds and who waits.
+fn check_locks(m: &Machine) -> Result<(), String> {
+    for (t, th) in m.threads.iter().enumerate() {
+        for l in &th.held {
+            let ok = match *l {
+                LockId::MmapLock => {
+                    m.mm.mmap_lock.writer == Some(t) || m.mm.mmap_lock.readers.contains(&t)
+                }
+                LockId::VmaLock { vma } => {
+                    m.mm.vma_by_id(vma)
+                        .is_some_and(|v| v.lock_readers.contains(&t))
+                }
+                other => m.holder(other) == Some(t),
+            };
+            if !ok {
+                return Err(format!("T{t} lists {l:?} as held, but the lock disagrees"));
+            }
+        }
+        match th.waiting {
+            Some(Wait::Rwsem { mode, .. }) if !m.mm.mmap_lock.waiters.contains(&(t, mode)) => {
+                return Err(format!("T{t} sleeps on mmap_lock but is not queued"));
+            }
+            Some(Wait::FolioUnlock { pfn }) => {
+                let f = m.folios.get(&pfn).ok_or("waits on a missing folio")?;
+                if !f.waiters.contains(&t) || f.locked.is_none() {
+                    return Err(format!(
+                        "T{t} sleeps on folio {pfn:#x}, not queued or not locked"
+                    ));
+                }
+            }
+            Some(Wait::VmaWrite { vma })
+                if m.mm.vma_by_id(vma).and_then(|v| v.lock_writer_waiting) != Some(t) =>
+            {
+                return Err(format!(
+                    "T{t} waits for vma#{vma} but is not the waiting writer"
+                ));
+            }
+            _ => {}
+        }
+    }
+    let sem = &m.mm.mmap_lock;
+    if sem.writer.is_some() && !sem.readers.is_empty() {
+        return Err("mmap_lock has a writer and readers".into());
+    }
+    for &r in sem.readers.iter() {
+        if !m.threads[r].held.contains(&LockId::MmapLock) {
+            return Err(format!("mmap_lock reader T{r} does not list it"));
+        }
+    }
+    if let Some(w) = sem.writer {
+        if !m.threads[w].held.contains(&LockId::MmapLock) {
+            return Err(format!("mmap_lock writer T{w} does not list it"));
+        }
+    }
+    for &(w, mode) in sem.waiters.iter() {
+        if m.threads[w].waiting
+            != Some(Wait::Rwsem {
+                lock: LockId::MmapLock,
+                mode,
+            })
+        {
+            return Err(format!(
+                "T{w} is queued on mmap_lock ({mode:?}) but not asleep"
+            ));
+        }
+        let _ = RwMode::Read;
+    }
+    for t in 0..m.threads.len() {
+        if let Status::Done | Status::Killed { .. } = m.status(t) {
+            if m.threads[t].waiting.is_some() {
+                return Err(format!("T{t} finished but still waits"));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn random_schedules_of_random_scenarios_never_panic_and_keep_locks_consistent() {
+    let cases: u64 = std::env::var("MMRACE_PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    let mut r = Rng(0x5eed_2023_0418);
+    let mut valid = 0;
+    let mut steps_total = 0;
+    for case in 0..cases {
+        let json = random_scenario(&mut r);
+        let sc = match Scenario::from_json(&json) {
+            Ok(sc) => sc,
+            Err(e) => panic!("case {case}: the generator wrote unparsable JSON: {e}\n{json}"),
+        };
+        let Ok(mut m) = sc.build() else { continue };
+        valid += 1;
+        let mut schedule = Vec::new();
+        for _ in 0..4000 {
+            let run = m.runnable();
+            if run.is_empty() {
+                break;
+            }
+            let t = *r.pick(&run);
+            schedule.push(t);
+            if let Err(e) = m.step_quiet(t) {
+                panic!("case {case}: step {} of runnable T{t} failed: {e}\nschedule {schedule:?}\n{json}", schedule.len() - 1);
+            }
+            if let Err(e) = check_locks(&m) {
+                panic!(
+                    "case {case}: after step {}: {e}\nschedule {schedule:?}\n{json}",
+                    schedule.len() - 1
+                );
+            }
+        }
+        steps_total += schedule.len();
+    }
+    assert!(
+        valid >= cases / 2,
+        "only {valid} of {cases} generated scenarios were valid"
+    );
+    assert!(steps_total > 1000);
+}
+
+/// Malformed scenario files give a clear error with the JSON path, never a panic.
+#[test]
+fn bad_scenarios_give_path_errors() {
+    let good = sim_core::library::get("seed-mprotect-vs-migration-v6.4.json").unwrap();
+    let cases: &[(&str, &str, &str)] = &[
+        ("", "$", "invalid JSON"),
+        ("{", "$", "invalid JSON"),
+        (r#"{"format":1}"#, "$", "missing field"),
+        (
+            &good.replace(r#""format": 1"#, r#""format": 7"#),
+            "format",
+            "unsupported format version 7",
+        ),
+        (
+            &good.replace(r#""cpu": 1,"#, r#""cpu": 9,"#),
+            "threads[1].cpu",
+            "CPU 9 does not exist",
+        ),
+        (
+            &good.replace(r#""end": "0x7f0000001000""#, r#""end": "0x7f0000001001""#),
+            "vmas[0].end",
+            "not page-aligned",
+        ),
+        (
+            &good.replace(r#""to_pfn": "0x23456""#, r#""to_pfn": "0x12345""#),
+            "threads[1].ops[0].to_pfn",
+            "already used",
+        ),
+        (
+            &good.replace(r#""op": "migrate""#, r#""op": "munmap""#),
+            "threads[1].ops[0].op",
+            "unknown operation `munmap`",
+        ),
+        (
+            &good.replace(
+                "\"op\": \"migrate\",\n          \"addr\": \"0x7f0000000000\"",
+                "\"op\": \"migrate\",\n          \"addr\": \"0xzz\"",
+            ),
+            "threads[1].ops[0].addr",
+            "`0xzz` is not a number",
+        ),
+        (
+            &good.replace(r#""steps": "0x6 1* 0* 2*""#, r#""steps": "0x6 1* 0* 2* 0""#),
+            "schedules[0].steps",
+            "step 34 of the schedule: thread 0 has finished",
+        ),
+        (
+            &good.replace(r#""prot": "PROT_READ""#, r#""prot": "PROT_RAED""#),
+            "threads[0].ops[0].prot",
+            "unknown protection",
+        ),
+    ];
+    for (json, path, msg) in cases {
+        let e = Scenario::from_json(json)
+            .and_then(|s| s.build().map(|_| s))
+            .expect_err(json);
+        assert_eq!(e.path, *path, "{e}");
+        assert!(e.message.contains(msg), "{e}");
+    }
+    let overlapping = good.replace(
+        r#""vmas": ["#,
+        r#""vmas": [ { "start": "0x7f0000000000", "end": "0x7f0000002000", "prot": "PROT_READ" },"#,
+    );
+    let e = Scenario::from_json(&overlapping)
+        .unwrap()
+        .build()
+        .unwrap_err();
+    assert!(e.message.contains("overlaps"), "{e}");
+    let huge = " ".repeat(sim_core::scenario::MAX_JSON_BYTES + 1);
+    assert!(Scenario::from_json(&huge)
+        .unwrap_err()
+        .message
+        .contains("limit"));
+}
