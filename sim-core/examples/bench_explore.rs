@@ -1,7 +1,8 @@
-//! Explorer benchmark: `cargo run --release -p sim-core --example bench_explore [-- --filter X]`
+//! Explorer benchmark:
+//! `cargo run --release -p sim-core --example bench_explore [-- --filter X] [--all] [--max-states N]`
 //!
 //! For every `seed-*` scenario in assets/scenarios and every scenario in
-//! assets/scenarios/bench, explores all interleavings natively with reduction off and on and
+//! assets/scenarios/bench (`--all`: every scenario file), explores all interleavings natively with reduction off and on and
 //! prints states, transitions, model steps, wall time (best of up to 5 runs, or one run if it
 //! takes over a second) and states/s, then the targets and the process's peak RSS.
 //! The clock lives here only: sim-core itself has none.
@@ -12,10 +13,10 @@ use std::time::{Duration, Instant};
 use sim_core::explore::{explore, ExploreOptions, ExploreResult};
 use sim_core::Scenario;
 
-fn files(filter: Option<&str>) -> Vec<PathBuf> {
+fn files(filter: Option<&str>, all: bool) -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/scenarios");
     let mut out = Vec::new();
-    for (dir, seed_only) in [(root.clone(), true), (root.join("bench"), false)] {
+    for (dir, seed_only) in [(root.clone(), !all), (root.join("bench"), false)] {
         let Ok(rd) = std::fs::read_dir(&dir) else {
             continue;
         };
@@ -50,6 +51,10 @@ fn timed(m: &sim_core::Machine, opts: &ExploreOptions) -> (ExploreResult, Durati
     (result.expect("ran once"), best)
 }
 
+fn file_is_seed(name: &str) -> bool {
+    name.starts_with("seed-")
+}
+
 fn peak_rss_kib() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
@@ -63,6 +68,13 @@ fn main() {
         .position(|a| a == "--filter")
         .and_then(|i| args.get(i + 1))
         .map(String::as_str);
+    let all = args.iter().any(|a| a == "--all");
+    let max_states = args
+        .iter()
+        .position(|a| a == "--max-states")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(5_000_000);
     if cfg!(debug_assertions) {
         eprintln!("note: a debug build; run with --release for meaningful numbers");
     }
@@ -85,7 +97,7 @@ fn main() {
     );
     let mut seed_times = Vec::new();
     let mut four_page = Vec::new();
-    for path in files(filter) {
+    for path in files(filter, all) {
         let name = path
             .strip_prefix(Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/scenarios"))
             .unwrap_or(&path)
@@ -103,7 +115,7 @@ fn main() {
         for reduction in [false, true] {
             let opts = ExploreOptions {
                 reduction,
-                max_states: 5_000_000,
+                max_states,
                 ..ExploreOptions::default()
             };
             let (r, dt) = timed(&m, &opts);
@@ -127,7 +139,7 @@ fn main() {
                 r.states as f64 / dt.as_secs_f64(),
                 verdict
             );
-            if !name.contains("bench") {
+            if file_is_seed(&name) {
                 seed_times.push((name.clone(), reduction, dt));
             }
             by_mode.push(r.states);

@@ -116,138 +116,289 @@ pub fn leaves(m: &Machine) -> Vec<(u64, u64, Level)> {
 
 /// The state invariants, with tolerated (in-flight) entries reported separately.
 pub fn check_state(m: &Machine) -> (Vec<Violation>, Vec<Tolerated>) {
-    let mut bad = Vec::new();
-    let mut ok = Vec::new();
+    let c = full(m, true);
+    (c.all_bad(), c.all_ok())
+}
+
+/// Per-entry and per-TLB-entry results of the state invariants, kept between steps so that a
+/// step which only rewrote some PTEs is rechecked at those PTEs only (the mprotect walk of a
+/// 512-entry table would otherwise recheck 512 entries per step).
+///
+/// The cache is valid while everything else the checks read is unchanged: the mm (VMAs),
+/// the PMDs and PMD locks, the folios, the TLBs, the owed flushes and the in-flight
+/// protection changes. Their hash is the cache's `fingerprint`; any difference means a
+/// full recheck. PTE writes all go through `Machine::set_pte`, which records the address.
+#[derive(Clone, Debug, Default)]
+pub struct InvCache {
+    fingerprint: u64,
+    /// (entry address, problem).
+    bad: Vec<(u64, Violation)>,
+    ok: Vec<(u64, Tolerated)>,
+    /// ((cpu, TLB entry vaddr), problem).
+    tlb: Vec<((usize, u64), Violation)>,
+    /// Whether problems carry their detail text.
+    details: bool,
+}
+
+impl InvCache {
+    fn all_bad(&self) -> Vec<Violation> {
+        self.bad
+            .iter()
+            .map(|(_, v)| v.clone())
+            .chain(self.tlb.iter().map(|(_, v)| v.clone()))
+            .collect()
+    }
+    fn all_ok(&self) -> Vec<Tolerated> {
+        self.ok.iter().map(|(_, t)| t.clone()).collect()
+    }
+}
+
+fn fingerprint(m: &Machine) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = crate::hash::StableHasher::new();
+    m.mm.hash(&mut h);
+    m.pt.pmds.hash(&mut h);
+    m.pt.pmd_locks.hash(&mut h);
+    m.folios.hash(&mut h);
+    m.cpus.hash(&mut h);
+    m.flush_owed.hash(&mut h);
+    for (t, s, e) in m.protection_changes_in_flight() {
+        (t as u64, s, e).hash(&mut h);
+    }
+    h.finish()
+}
+
+fn full(m: &Machine, details: bool) -> InvCache {
+    let mut c = InvCache {
+        fingerprint: fingerprint(m),
+        details,
+        ..InvCache::default()
+    };
     let inflight = m.protection_changes_in_flight();
     for (addr, v, level) in leaves(m) {
-        let kind = pte::classify(v, level);
-        let size = if level == Level::Pmd {
-            PMD_SIZE
-        } else {
-            PAGE_SIZE
-        };
-        // 1. More permissive than the VMA.
-        let Some(vma) = m.mm.find_vma(addr) else {
-            continue;
-        };
-        let flags = vma.vm_flags;
-        let writable = match kind {
-            EntryKind::Present | EntryKind::ProtNone | EntryKind::InvalidatedHuge => {
-                v & pte::RW != 0
+        check_entry(m, &inflight, addr, v, level, &mut c);
+    }
+    for (cpu, cc) in m.cpus.iter().enumerate() {
+        for t in &cc.tlb {
+            check_tlb_entry(m, cpu, t, &mut c);
+        }
+    }
+    c
+}
+
+/// The state invariants, reusing `m.inv_cache` when only PTEs changed since it was made.
+pub(crate) fn check_state_cached(m: &mut Machine) -> Vec<Violation> {
+    let fp = fingerprint(m);
+    let details = m.log.on;
+    let cache = match m.inv_cache.take() {
+        Some(mut c) if c.fingerprint == fp && c.details == details => {
+            let mut touched = std::mem::take(&mut m.touched_ptes);
+            touched.sort_unstable();
+            touched.dedup();
+            let inflight = m.protection_changes_in_flight();
+            for &addr in &touched {
+                c.bad.retain(|(a, _)| *a != addr);
+                c.ok.retain(|(a, _)| *a != addr);
+                if let Some(t) = m.pt.table_of(addr) {
+                    let v = m.pte(t, crate::state::pte_index(addr));
+                    if v != 0 {
+                        check_entry(m, &inflight, addr, v, Level::Pte, &mut c);
+                    }
+                }
             }
-            EntryKind::Migration(e) => e.kind == MigrationKind::Write,
-            _ => false,
-        };
-        let accessible = v & pte::PRESENT != 0;
-        let problem = if writable && flags & VM_WRITE == 0 {
-            Some(format!(
-                "{} at {addr:#x} is writable ({}) but the VMA's vm_flags {:#x} lack VM_WRITE",
-                if level == Level::Pmd { "PMD" } else { "PTE" },
-                pte::hex(v),
-                flags
-            ))
-        } else if accessible && !vma_is_accessible(flags) {
-            Some(format!(
-                "{} at {addr:#x} is accessible ({}) but the VMA is PROT_NONE",
-                if level == Level::Pmd { "PMD" } else { "PTE" },
+            // TLB results depend on the entries they translate: recheck those covering a
+            // touched address.
+            for (cpu, cc) in m.cpus.iter().enumerate() {
+                for t in &cc.tlb {
+                    if touched.iter().any(|&a| t.covers(a)) {
+                        c.tlb.retain(|(k, _)| *k != (cpu, t.vaddr));
+                        check_tlb_entry(m, cpu, t, &mut c);
+                    }
+                }
+            }
+            c
+        }
+        _ => {
+            m.touched_ptes.clear();
+            full(m, details)
+        }
+    };
+    let bad = cache.all_bad();
+    m.inv_cache = Some(cache);
+    bad
+}
+
+/// The entry-local checks (1, 3, 5a, 5b) for one leaf entry.
+fn check_entry(
+    m: &Machine,
+    inflight: &[(Tid, u64, u64)],
+    addr: u64,
+    v: u64,
+    level: Level,
+    c: &mut InvCache,
+) {
+    // Detail strings are built only when someone will read them (not in the explorer).
+    let detail_on = c.details;
+    let kind = pte::classify(v, level);
+    let size = if level == Level::Pmd {
+        PMD_SIZE
+    } else {
+        PAGE_SIZE
+    };
+    // 1. More permissive than the VMA.
+    let Some(vma) = m.mm.find_vma(addr) else {
+        return;
+    };
+    let flags = vma.vm_flags;
+    let writable = match kind {
+        EntryKind::Present | EntryKind::ProtNone | EntryKind::InvalidatedHuge => v & pte::RW != 0,
+        EntryKind::Migration(e) => e.kind == MigrationKind::Write,
+        _ => false,
+    };
+    let accessible = v & pte::PRESENT != 0;
+    let what = if level == Level::Pmd { "PMD" } else { "PTE" };
+    let problem = if writable && flags & VM_WRITE == 0 {
+        Some(if detail_on {
+            format!(
+                "{what} at {addr:#x} is writable ({}) but the VMA's vm_flags {flags:#x} lack VM_WRITE",
                 pte::hex(v)
-            ))
+            )
         } else {
-            None
-        };
-        if let Some(detail) = problem {
-            match inflight
-                .iter()
-                .find(|&&(_, s, e)| s < addr + size && addr < e)
-            {
-                Some(&(by, _, _)) => ok.push(Tolerated {
+            String::new()
+        })
+    } else if accessible && !vma_is_accessible(flags) {
+        Some(if detail_on {
+            format!(
+                "{what} at {addr:#x} is accessible ({}) but the VMA is PROT_NONE",
+                pte::hex(v)
+            )
+        } else {
+            String::new()
+        })
+    } else {
+        None
+    };
+    if let Some(detail) = problem {
+        match inflight
+            .iter()
+            .find(|&&(_, s, e)| s < addr + size && addr < e)
+        {
+            Some(&(by, _, _)) => c.ok.push((
+                addr,
+                Tolerated {
                     id: WRITABLE_PTE_IN_READONLY_VMA,
                     detail,
                     by,
-                }),
-                None => bad.push(Violation {
+                },
+            )),
+            None => c.bad.push((
+                addr,
+                Violation {
                     id: WRITABLE_PTE_IN_READONLY_VMA,
                     detail,
-                }),
-            }
-        }
-        // 3. Writable anonymous ⇒ exclusive.
-        if matches!(kind, EntryKind::Present) && v & pte::RW != 0 {
-            let pfn = if level == Level::Pmd {
-                pte::pmd_pfn(v)
-            } else {
-                pte::pte_pfn(v)
-            };
-            if m.folio_of(pfn).is_some() && !m.anon_exclusive(pfn) {
-                bad.push(Violation {
-                    id: WRITABLE_NOT_EXCLUSIVE,
-                    detail: format!("writable entry at {addr:#x} maps pfn {pfn:#x}, which is not PageAnonExclusive"),
-                });
-            }
-        }
-        // 5a. Present entry → live page.
-        if matches!(
-            kind,
-            EntryKind::Present | EntryKind::ProtNone | EntryKind::InvalidatedHuge
-        ) {
-            let pfn = if level == Level::Pmd {
-                pte::pmd_pfn(v)
-            } else {
-                pte::pte_pfn(v)
-            };
-            if m.folio_of(pfn).is_some_and(|f| f.freed) {
-                bad.push(Violation {
-                    id: FREED_PAGE_MAPPED,
-                    detail: format!("entry at {addr:#x} maps pfn {pfn:#x}, which was freed"),
-                });
-            }
-        }
-        // 5b. Migration entry → locked folio. Exception: a PMD migration entry that a split
-        // is rewriting under the PMD lock. v6.3/v6.4's __split_huge_pmd_locked runs
-        // pmdp_invalidate on it first, and x86 pmd_mkinvalid re-encodes a swap PMD with
-        // offset bits 12–20 lost, so for a moment the PMD holds a garbage "migration entry"
-        // (only lockless walkers can see it; v6.10's 3a5a8d343e1c stopped invalidating
-        // non-present PMDs). The real entry is the one the split read before.
-        let rewritten_under_lock = level == Level::Pmd
-            && m.pt
-                .pmd_locks
-                .contains_key(&crate::state::pmd_lock_index(addr));
-        if let EntryKind::Migration(e) = kind {
-            if !rewritten_under_lock && m.folio_of(e.pfn).is_none_or(|f| f.locked.is_none()) {
-                bad.push(Violation {
-                    id: MIGRATION_ENTRY_UNLOCKED,
-                    detail: format!(
-                        "migration entry at {addr:#x} for pfn {:#x}, whose folio is not locked",
-                        e.pfn
-                    ),
-                });
-            }
+                },
+            )),
         }
     }
-    // 6. Stale TLB entries not covered by a pending flush.
-    for (cpu, c) in m.cpus.iter().enumerate() {
-        for t in &c.tlb {
-            let mut a = t.vaddr;
-            while a < t.vaddr + t.size() {
-                if let Some(why) = tlb_more_permissive(m, t, a) {
-                    let owed = m.flush_owed.iter().any(|&(_, s, e)| s <= a && a < e);
-                    if !owed {
-                        bad.push(Violation {
-                            id: STALE_TLB,
-                            detail: format!(
+    let pfn = || {
+        if level == Level::Pmd {
+            pte::pmd_pfn(v)
+        } else {
+            pte::pte_pfn(v)
+        }
+    };
+    // 3. Writable anonymous ⇒ exclusive.
+    if matches!(kind, EntryKind::Present) && v & pte::RW != 0 {
+        let pfn = pfn();
+        if m.folio_of(pfn).is_some() && !m.anon_exclusive(pfn) {
+            c.bad.push((
+                addr,
+                Violation {
+                    id: WRITABLE_NOT_EXCLUSIVE,
+                    detail: if detail_on { format!(
+                        "writable entry at {addr:#x} maps pfn {pfn:#x}, which is not PageAnonExclusive"
+                    ) } else { String::new() },
+                },
+            ));
+        }
+    }
+    // 5a. Present entry → live page.
+    if matches!(
+        kind,
+        EntryKind::Present | EntryKind::ProtNone | EntryKind::InvalidatedHuge
+    ) {
+        let pfn = pfn();
+        if m.folio_of(pfn).is_some_and(|f| f.freed) {
+            c.bad.push((
+                addr,
+                Violation {
+                    id: FREED_PAGE_MAPPED,
+                    detail: if detail_on {
+                        format!("entry at {addr:#x} maps pfn {pfn:#x}, which was freed")
+                    } else {
+                        String::new()
+                    },
+                },
+            ));
+        }
+    }
+    // 5b. Migration entry → locked folio. Exception: a PMD migration entry that a split
+    // is rewriting under the PMD lock. v6.3/v6.4's __split_huge_pmd_locked runs
+    // pmdp_invalidate on it first, and x86 pmd_mkinvalid re-encodes a swap PMD with
+    // offset bits 12–20 lost, so for a moment the PMD holds a garbage "migration entry"
+    // (only lockless walkers can see it; v6.10's 3a5a8d343e1c stopped invalidating
+    // non-present PMDs). The real entry is the one the split read before.
+    let rewritten_under_lock = level == Level::Pmd
+        && m.pt
+            .pmd_locks
+            .contains_key(&crate::state::pmd_lock_index(addr));
+    if let EntryKind::Migration(e) = kind {
+        if !rewritten_under_lock && m.folio_of(e.pfn).is_none_or(|f| f.locked.is_none()) {
+            c.bad.push((
+                addr,
+                Violation {
+                    id: MIGRATION_ENTRY_UNLOCKED,
+                    detail: if detail_on {
+                        format!(
+                            "migration entry at {addr:#x} for pfn {:#x}, whose folio is not locked",
+                            e.pfn
+                        )
+                    } else {
+                        String::new()
+                    },
+                },
+            ));
+        }
+    }
+}
+
+/// 6. A TLB entry more permissive than the page tables, not covered by a pending flush.
+fn check_tlb_entry(m: &Machine, cpu: usize, t: &crate::state::TlbEntry, c: &mut InvCache) {
+    let mut a = t.vaddr;
+    while a < t.vaddr + t.size() {
+        if let Some(why) = tlb_more_permissive(m, t, a) {
+            let owed = m.flush_owed.iter().any(|&(_, s, e)| s <= a && a < e);
+            if !owed {
+                c.tlb.push((
+                    (cpu, t.vaddr),
+                    Violation {
+                        id: STALE_TLB,
+                        detail: if c.details {
+                            format!(
                                 "CPU {cpu} still translates {a:#x} → pfn {:#x}{}, but {why}",
                                 t.pfn_for(a),
                                 if t.writable { " writable" } else { "" }
-                            ),
-                        });
-                        break;
-                    }
-                }
-                a += PAGE_SIZE;
+                            )
+                        } else {
+                            String::new()
+                        },
+                    },
+                ));
+                return;
             }
         }
+        a += PAGE_SIZE;
     }
-    (bad, ok)
 }
 
 /// Why TLB entry `t` allows more at `a` than the page tables do now, if it does.
@@ -280,7 +431,17 @@ fn tlb_more_permissive(m: &Machine, t: &crate::state::TlbEntry, a: u64) -> Optio
 /// Everything checked after a step: state invariants, event invariants (this step's
 /// completed stores), and the end-of-run checks (deadlock, locks held, lost writes).
 pub fn check_after_step(m: &Machine, tid: Tid) -> Vec<Violation> {
-    let (mut bad, _) = check_state(m);
+    let (bad, _) = check_state(m);
+    finish_after_step(m, tid, bad)
+}
+
+/// [`check_after_step`] with the incremental cache (what `Machine::step` uses).
+pub(crate) fn check_after_step_cached(m: &mut Machine, tid: Tid) -> Vec<Violation> {
+    let bad = check_state_cached(m);
+    finish_after_step(m, tid, bad)
+}
+
+fn finish_after_step(m: &Machine, _tid: Tid, mut bad: Vec<Violation>) -> Vec<Violation> {
     // 2. A store completed in a VMA without VM_WRITE outside any in-flight mprotect.
     for e in &m.log.events {
         if let Event::WriteCompleted { addr, .. } = e {
@@ -297,7 +458,6 @@ pub fn check_after_step(m: &Machine, tid: Tid) -> Vec<Violation> {
             }
         }
     }
-    let _ = tid;
     bad.extend(check_end(m));
     bad
 }
@@ -306,7 +466,7 @@ pub fn check_after_step(m: &Machine, tid: Tid) -> Vec<Violation> {
 pub fn check_end(m: &Machine) -> Vec<Violation> {
     let mut bad = Vec::new();
     for (t, th) in m.threads.iter().enumerate() {
-        if matches!(m.status(t), Status::Done | Status::Killed { .. }) && !th.held.is_empty() {
+        if m.is_finished(t) && !th.held.is_empty() {
             bad.push(Violation {
                 id: LOCK_HELD_AT_EXIT,
                 detail: format!(
@@ -321,7 +481,7 @@ pub fn check_end(m: &Machine) -> Vec<Violation> {
             });
         }
     }
-    if m.runnable().is_empty() {
+    if !(0..m.threads.len()).any(|t| m.is_runnable(t)) {
         if !m.all_finished() {
             let stuck: Vec<String> = (0..m.threads.len())
                 .filter_map(|t| match m.status(t) {

@@ -61,8 +61,19 @@ pub struct Link {
     pub schedule_name: Option<String>,
 }
 
-/// The JSON inside the link.
-#[derive(Serialize, Deserialize)]
+/// The JSON inside the link, as written.
+#[derive(Serialize)]
+struct PayloadOut<'a> {
+    scenario: &'a Scenario,
+    schedule: String,
+    cursor: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    schedule_name: Option<&'a str>,
+}
+
+/// The JSON inside the link, as read (the scenario is validated separately, so that its
+/// errors name their path).
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Payload {
     scenario: serde_json::Value,
@@ -137,11 +148,11 @@ impl Link {
 
     /// The link fragment without the `#`: `v1.<base64url(deflate(json))>`.
     pub fn encode(&self) -> String {
-        let payload = Payload {
-            scenario: serde_json::to_value(&self.scenario).expect("scenario serialises"),
+        let payload = PayloadOut {
+            scenario: &self.scenario,
             schedule: encode_schedule(&self.schedule),
             cursor: self.cursor,
-            schedule_name: self.schedule_name.clone(),
+            schedule_name: self.schedule_name.as_deref(),
         };
         let json = serde_json::to_vec(&payload).expect("payload serialises");
         let packed = miniz_oxide::deflate::compress_to_vec(&json, LEVEL);
@@ -523,7 +534,9 @@ mod tests {
         assert_eq!(e.kind(), "bad-deflate");
         // Truncated data.
         let good = Link::new(basic(), vec![], 0).encode();
-        let e = Link::decode(&good[..good.len() / 2]).unwrap_err();
+        // Cut at a whole number of base64 quads, so that only the deflate stream is broken.
+        let cut = 3 + (good.len() - 3) / 2 / 4 * 4;
+        let e = Link::decode(&good[..cut]).unwrap_err();
         assert!(matches!(e, LinkError::BadDeflate { .. }), "{e:?}");
         assert!(matches!(
             Link::decode("v1.").unwrap_err(),
@@ -682,5 +695,60 @@ mod tests {
         let e = Link::decode(&pack(payload_json(&sc, "0x2", 3).as_bytes())).unwrap_err();
         assert_eq!(e, LinkError::CursorOutOfRange { cursor: 3, len: 2 });
         assert_eq!(e.kind(), "cursor-out-of-range");
+    }
+}
+
+#[cfg(test)]
+mod golden {
+    use super::*;
+
+    /// A small scenario written inline (not the asset file, which may evolve).
+    pub const SCENARIO: &str = r#"{
+      "format": 1, "title": "golden", "kernel": { "version": "v6.4" }, "cpus": 1,
+      "vmas": [ { "start": "0x7f0000000000", "end": "0x7f0000001000", "prot": "PROT_READ|PROT_WRITE" } ],
+      "pages": [ { "addr": "0x7f0000000000", "pfn": "0x12345" } ],
+      "threads": [ { "name": "mprotect", "ops": [
+        { "op": "mprotect", "addr": "0x7f0000000000", "len": "0x1000", "prot": "PROT_READ" } ] } ]
+    }"#;
+
+    pub fn link() -> Link {
+        Link::new(Scenario::from_json(SCENARIO).unwrap(), vec![0; 5], 3)
+    }
+
+    /// A v1 link as written today. It must keep opening (and, as long as the scenario
+    /// serialisation is unchanged, encoding must keep producing it byte for byte).
+    const GOLDEN: &str = "v1.dVFNS8NAEP0vcw6S2qqQm2APnpRQ8CBSxuwkXUx2w-xuTIn5785ubKFQdy_z8ea9-ZjAVWSQtYVigtpyhx6KVQZe-5aggMa2igxk8EVsqI2ogdhpayQ53N9sYM6g6oNLVUOHYrxP4DyyEEE-PtT5-QkNGXURXi3hnm2Ev5Yvu325fXz6SdZb-bzbShaNNXvhhsJzoPlD8NjQooRK8TWhvjYpvLpdb-7E_2bt8TPOFDkyONpgmpOjNPvjyaGxaoPTwxmq0GPiyiFq-wMTqkXdYBe31MX-qfKQdgFFnoHtF4TtL_P_9dvSX7_XFyLK8jM514FUSKfJxzhXFdhZYVzPvw";
+
+    #[test]
+    fn the_golden_link_opens_and_encodes_the_same() {
+        assert_eq!(Link::decode(GOLDEN).unwrap(), link());
+        assert_eq!(link().encode(), GOLDEN);
+    }
+
+    #[test]
+    fn the_payload_is_the_documented_json() {
+        let json = miniz_oxide::inflate::decompress_to_vec(
+            &base64url_decode(&link().encode()["v1.".len()..]).unwrap(),
+        )
+        .unwrap();
+        let text = String::from_utf8(json).unwrap();
+        assert!(
+            text.starts_with(
+                r#"{"scenario":{"format":1,"title":"golden","kernel":{"version":"v6.4"}"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(r#"},"schedule":"0x5","cursor":3}"#),
+            "{text}"
+        );
+        let back: Scenario = serde_json::from_str(
+            &serde_json::to_string(
+                &serde_json::from_str::<serde_json::Value>(&text).unwrap()["scenario"],
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(back, link().scenario);
     }
 }

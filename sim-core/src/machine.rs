@@ -130,6 +130,10 @@ pub struct Machine {
     /// First step at which each invariant broke.
     pub broken: BTreeMap<&'static str, usize>,
     pub log: Log,
+    /// Invariant results of the previous step (see `invariants::InvCache`).
+    pub(crate) inv_cache: Option<invariants::InvCache>,
+    /// PTE addresses written since the last invariant check.
+    pub(crate) touched_ptes: Vec<u64>,
 }
 
 impl Hash for Machine {
@@ -225,8 +229,20 @@ impl Machine {
         Status::Runnable
     }
 
+    /// Whether `tid` can take a step now (the same answer as `status`, without building the
+    /// explanation strings: the explorer asks this for every state).
     pub fn is_runnable(&self, tid: Tid) -> bool {
-        matches!(self.status(tid), Status::Runnable)
+        let t = &self.threads[tid];
+        if t.killed.is_some() || t.waiting.is_some() {
+            return false;
+        }
+        match &t.op {
+            None => t.op_index < self.spec.threads[tid].ops.len(),
+            Some(op) => match op.wants(self) {
+                Some(lock) => self.holder(lock).is_none_or(|h| h == tid),
+                None => true,
+            },
+        }
     }
 
     pub fn runnable(&self) -> Vec<Tid> {
@@ -236,9 +252,14 @@ impl Machine {
     }
 
     /// Every thread finished (done or killed).
+    /// Done or killed.
+    pub fn is_finished(&self, tid: Tid) -> bool {
+        let t = &self.threads[tid];
+        t.killed.is_some() || (t.op.is_none() && t.op_index >= self.spec.threads[tid].ops.len())
+    }
+
     pub fn all_finished(&self) -> bool {
-        (0..self.threads.len())
-            .all(|t| matches!(self.status(t), Status::Done | Status::Killed { .. }))
+        (0..self.threads.len()).all(|t| self.is_finished(t))
     }
 
     /// No thread can run but some have not finished.
@@ -334,7 +355,7 @@ impl Machine {
         };
         let index = self.steps;
         self.steps += 1;
-        let violations = invariants::check_after_step(self, tid);
+        let violations = invariants::check_after_step_cached(self, tid);
         let mut ids = Vec::new();
         let mut new_ids = Vec::new();
         for Violation { id, .. } in &violations {
@@ -346,6 +367,9 @@ impl Machine {
                 new_ids.push(*id);
             }
         }
+        // Canonical order (the cache may list problems in another order than a full check).
+        ids.sort_unstable();
+        new_ids.sort_unstable();
         let info = line.info();
         let log = std::mem::take(&mut self.log);
         Ok(StepRecord {
@@ -677,6 +701,7 @@ impl Machine {
 
     /// `set_pte_at` / `ptep_get_and_clear` / ...: write a PTE.
     pub fn set_pte(&mut self, table_pfn: u64, idx: u16, addr: u64, new: u64) {
+        self.touched_ptes.push(addr);
         let t = self.pt.tables.entry(table_pfn).or_default();
         let old = t.get(idx);
         if new == 0 {

@@ -722,6 +722,8 @@ fn build(sc: &Scenario) -> Result<Machine, ScenarioError> {
         steps: 0,
         broken: BTreeMap::new(),
         log: Default::default(),
+        inv_cache: None,
+        touched_ptes: Vec::new(),
     };
     // Schedules: each must be replayable and its expectation well-formed.
     if sc.schedules.len() > MAX_SCHEDULES {
