@@ -42,6 +42,10 @@ pub enum Command {
     /// Replay a scenario's schedule: the step table and the invariant results
     /// (exit 0 no violation, 1 violated, 2 invalid input).
     Run(crate::cli::RunArgs),
+    /// Explore every interleaving of a scenario (or seeded random ones): a verdict per
+    /// invariant and the shortest counterexample with a link (exit 0 safe, 1 violated,
+    /// 2 invalid input, 3 budget exhausted without a violation).
+    Check(crate::cli::CheckArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -86,10 +90,10 @@ pub struct ServeArgs {
     #[arg(long, env = "MMRACE_EXPLORER_MAX_STATES", value_name = "N", default_value_t = Limits::default().explorer_max_states)]
     pub explorer_max_states: u64,
 
-    /// The explorer's budget per upload: wall-clock milliseconds (at most 8000, under the
-    /// 10 s request timeout).
+    /// The explorer's budget per upload: wall-clock milliseconds (at most 6000: with the wait
+    /// for a free explorer slot, 3 s, it stays under the 10 s request timeout).
     #[arg(long, env = "MMRACE_EXPLORER_MAX_MS", value_name = "MS", default_value_t = Limits::default().explorer_max_time.as_millis() as u64,
-          value_parser = clap::value_parser!(u64).range(1..=8000))]
+          value_parser = clap::value_parser!(u64).range(1..=6000))]
     pub explorer_max_ms: u64,
 }
 

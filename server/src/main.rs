@@ -22,6 +22,22 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Run(args) => return analysis(|out| server::cli::run(&args, out)),
+        Command::Check(args) => {
+            // A progress line on a terminal (stderr), overwritten in place.
+            let tty = std::io::stderr().is_terminal() && !args.json;
+            return analysis(|out| {
+                let r = server::cli::check(&args, out, |line| {
+                    if tty {
+                        let _ = write!(std::io::stderr(), "\r\x1b[2K{line}");
+                    }
+                    true
+                });
+                if tty {
+                    let _ = write!(std::io::stderr(), "\r\x1b[2K");
+                }
+                r
+            });
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
