@@ -24,12 +24,21 @@ fn run_prints_the_step_table_and_exits_by_verdict() {
     assert!(out.contains("✓ writable-pte-in-readonly-vma"), "{out}");
     let (code, out, _) = mmrace(&["run", "whatif-c-restore-from-stale-entry-v6.4.json"]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("✗ writable-pte-in-readonly-vma             violated at step 26"), "{out}");
+    assert!(
+        out.contains("✗ writable-pte-in-readonly-vma             violated at step 26"),
+        "{out}"
+    );
 }
 
 #[test]
 fn run_json_has_steps_and_the_trace_hash() {
-    let (code, out, _) = mmrace(&["run", "seed-mprotect-vs-migration-v6.4.json", "--schedule", "writer-first", "--json"]);
+    let (code, out, _) = mmrace(&[
+        "run",
+        "seed-mprotect-vs-migration-v6.4.json",
+        "--schedule",
+        "writer-first",
+        "--json",
+    ]);
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["steps"].as_array().unwrap().len(), 31);
@@ -39,9 +48,19 @@ fn run_json_has_steps_and_the_trace_hash() {
 
 #[test]
 fn run_accepts_compact_schedules_and_reports_bad_ones() {
-    let (code, out, _) = mmrace(&["run", "seed-mprotect-vs-migration-v6.3.json", "--schedule", "0x6 1* 0* 2*"]);
+    let (code, out, _) = mmrace(&[
+        "run",
+        "seed-mprotect-vs-migration-v6.3.json",
+        "--schedule",
+        "0x6 1* 0* 2*",
+    ]);
     assert_eq!(code, 0, "{out}");
-    let (code, _, err) = mmrace(&["run", "seed-mprotect-vs-migration-v6.3.json", "--schedule", "7"]);
+    let (code, _, err) = mmrace(&[
+        "run",
+        "seed-mprotect-vs-migration-v6.3.json",
+        "--schedule",
+        "7",
+    ]);
     assert_eq!(code, 2);
     assert!(err.contains("there is no thread 7"), "{err}");
 }
@@ -55,7 +74,10 @@ fn invalid_input_exits_2_with_the_json_path() {
     std::fs::write(&bad, good.replace("\"cpu\": 2", "\"cpu\": 5")).unwrap();
     let (code, _, err) = mmrace(&["run", bad.to_str().unwrap()]);
     assert_eq!(code, 2);
-    assert!(err.contains("threads[2].cpu: CPU 5 does not exist"), "{err}");
+    assert!(
+        err.contains("threads[2].cpu: CPU 5 does not exist"),
+        "{err}"
+    );
     let (code, _, err) = mmrace(&["check", "no-such-scenario.json"]);
     assert_eq!(code, 2);
     assert!(err.contains("no such file"), "{err}");
@@ -66,7 +88,11 @@ fn invalid_input_exits_2_with_the_json_path() {
 
 #[test]
 fn check_finds_the_shortest_counterexample_which_replays() {
-    let (code, out, _) = mmrace(&["check", "whatif-c-restore-from-stale-entry-v6.4.json", "--json"]);
+    let (code, out, _) = mmrace(&[
+        "check",
+        "whatif-c-restore-from-stale-entry-v6.4.json",
+        "--json",
+    ]);
     assert_eq!(code, 1, "{out}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["complete"], true);
@@ -83,12 +109,26 @@ fn check_finds_the_shortest_counterexample_which_replays() {
         .iter()
         .map(|t| t.to_string())
         .collect();
-    let (code, out, _) = mmrace(&["run", "whatif-c-restore-from-stale-entry-v6.4.json", "--schedule", &sched.join(" ")]);
+    let (code, out, _) = mmrace(&[
+        "run",
+        "whatif-c-restore-from-stale-entry-v6.4.json",
+        "--schedule",
+        &sched.join(" "),
+    ]);
     assert_eq!(code, 1);
-    assert!(out.contains(&format!("writable-pte-in-readonly-vma             violated at step {}", sched.len() - 1)), "{out}");
+    assert!(
+        out.contains(&format!(
+            "writable-pte-in-readonly-vma             violated at step {}",
+            sched.len() - 1
+        )),
+        "{out}"
+    );
     // The text form prints a link that opens the counterexample in the UI.
     let (_, text, _) = mmrace(&["check", "whatif-c-restore-from-stale-entry-v6.4.json"]);
-    let link = text.lines().find(|l| l.trim_start().starts_with("open:")).unwrap();
+    let link = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("open:"))
+        .unwrap();
     let frag = link.split('#').nth(1).unwrap();
     let decoded = sim_core::link::Link::decode(frag).unwrap();
     assert_eq!(decoded.schedule.len(), sched.len());
@@ -99,9 +139,21 @@ fn check_says_safe_for_the_seed_and_budget_for_a_tiny_budget() {
     let (code, out, _) = mmrace(&["check", "seed-mprotect-vs-migration-v6.4.json"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("All interleavings safe"), "{out}");
-    let (code, out, _) = mmrace(&["check", "seed-mprotect-vs-migration-v6.4.json", "--max-states", "10"]);
+    let (code, out, _) = mmrace(&[
+        "check",
+        "seed-mprotect-vs-migration-v6.4.json",
+        "--max-states",
+        "10",
+    ]);
     assert_eq!(code, 3, "{out}");
-    let (code, out, _) = mmrace(&["check", "whatif-d-mprotect-no-flush-v6.4.json", "--random", "200", "--seed", "7"]);
+    let (code, out, _) = mmrace(&[
+        "check",
+        "whatif-d-mprotect-no-flush-v6.4.json",
+        "--random",
+        "200",
+        "--seed",
+        "7",
+    ]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("seed 7"), "{out}");
 }
