@@ -103,7 +103,7 @@ pub fn leaves(m: &Machine) -> Vec<(u64, u64, Level)> {
         let base = idx << pte::PMD_SHIFT;
         if pte::pmd_is_table(pmd) {
             if let Some(t) = m.pt.tables.get(&pte::pmd_table_pfn(pmd)) {
-                for (&i, &v) in &t.entries {
+                for (&i, &v) in t.entries.iter() {
                     out.push((base + ((i as u64) << pte::PAGE_SHIFT), v, Level::Pte));
                 }
             }
@@ -159,7 +159,19 @@ fn fingerprint(m: &Machine) -> u64 {
     m.mm.hash(&mut h);
     m.pt.pmds.hash(&mut h);
     m.pt.pmd_locks.hash(&mut h);
-    m.folios.hash(&mut h);
+    // Only what the checks read of a folio (not its data, refcount or mapcounts).
+    for f in m.folios.values() {
+        (f.pfn, f.order, f.locked.map(|t| t as u64), f.freed).hash(&mut h);
+        let mut word = 0u64;
+        for (i, &x) in f.anon_exclusive.iter().enumerate() {
+            word |= (x as u64) << (i % 64);
+            if i % 64 == 63 {
+                h.write_u64(word);
+                word = 0;
+            }
+        }
+        h.write_u64(word);
+    }
     m.cpus.hash(&mut h);
     m.flush_owed.hash(&mut h);
     for (t, s, e) in m.protection_changes_in_flight() {

@@ -92,8 +92,8 @@ pub enum LinkError {
         "this link uses format v{version}, which this mmrace cannot read (it reads v{VERSION})"
     )]
     UnsupportedVersion { version: u32 },
-    #[error("the link is damaged: {found:?} at position {position} is not a base64url character")]
-    BadBase64 { position: usize, found: char },
+    #[error("the link is damaged at character {position}: {detail}")]
+    BadBase64 { position: usize, detail: String },
     #[error("the link is damaged: its data does not decompress ({detail})")]
     BadDeflate { detail: String },
     #[error("the link is too large: its {what} is {size} bytes; the limit is {limit}")]
@@ -185,7 +185,10 @@ impl Link {
         let prefix_len = s.len() - body.len();
         let packed = base64url_decode(body).map_err(|(i, c)| LinkError::BadBase64 {
             position: prefix_len + i,
-            found: c,
+            detail: match c {
+                Some(c) => format!("{c:?} is not a base64url character"),
+                None => "the data stops in the middle of a byte (is the link cut short?)".into(),
+            },
         })?;
         if packed.is_empty() {
             return Err(LinkError::BadDeflate {
@@ -354,11 +357,11 @@ fn base64url_encode(data: &[u8], out: &mut String) {
 }
 
 /// Decode base64url without padding (trailing `=` tolerated); the error is the position and
-/// character of the first bad input.
-fn base64url_decode(s: &str) -> Result<Vec<u8>, (usize, char)> {
+/// character of the first bad input (no character: the input stops mid-byte).
+fn base64url_decode(s: &str) -> Result<Vec<u8>, (usize, Option<char>)> {
     let trimmed = s.trim_end_matches('=');
     if s.len() - trimmed.len() > 2 {
-        return Err((trimmed.len() + 2, '='));
+        return Err((trimmed.len() + 2, Some('=')));
     }
     let mut out = Vec::with_capacity(trimmed.len() * 3 / 4);
     let mut acc = 0u32;
@@ -370,7 +373,7 @@ fn base64url_decode(s: &str) -> Result<Vec<u8>, (usize, char)> {
             '0'..='9' => c as u32 - '0' as u32 + 52,
             '-' => 62,
             '_' => 63,
-            _ => return Err((i, c)),
+            _ => return Err((i, Some(c))),
         };
         acc = (acc << 6) | v;
         bits += 6;
@@ -382,7 +385,7 @@ fn base64url_decode(s: &str) -> Result<Vec<u8>, (usize, char)> {
     }
     if trimmed.len() % 4 == 1 {
         // One leftover character carries only 6 bits: not a whole byte.
-        return Err((trimmed.len() - 1, trimmed.chars().last().unwrap_or('?')));
+        return Err((trimmed.len(), None));
     }
     Ok(out)
 }
@@ -514,13 +517,11 @@ mod tests {
             e,
             LinkError::BadBase64 {
                 position: 6,
-                found: '$'
+                detail: "'$' is not a base64url character".into()
             }
         );
-        assert!(matches!(
-            Link::decode("v1.abcde").unwrap_err(),
-            LinkError::BadBase64 { .. }
-        ));
+        let e = Link::decode("v1.abcde").unwrap_err();
+        assert!(e.to_string().contains("cut short"), "{e}");
         assert_eq!(e.kind(), "bad-base64");
     }
 

@@ -705,9 +705,9 @@ impl Machine {
         let t = self.pt.tables.entry(table_pfn).or_default();
         let old = t.get(idx);
         if new == 0 {
-            t.entries.remove(&idx);
+            t.entries_mut().remove(&idx);
         } else {
-            t.entries.insert(idx, new);
+            t.entries_mut().insert(idx, new);
         }
         if self.log.on && old != new {
             self.log.changes.push(Change::Pte {

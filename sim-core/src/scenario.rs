@@ -460,7 +460,7 @@ fn build(sc: &Scenario) -> Result<Machine, ScenarioError> {
         pt.tables
             .get_mut(&table)
             .expect("allocated")
-            .entries
+            .entries_mut()
             .insert(pte_index(addr), e);
         let mut f = Folio::new(pg.pfn.0, 0, pg.exclusive);
         f.refcount = 1;

@@ -180,13 +180,20 @@ impl Vma {
 }
 
 /// A PTE-table page: 512 entries, stored sparsely (absent = 0), and its split PT lock.
+///
+/// The entries are shared copy-on-write (`Arc`): the explorer clones a machine per state,
+/// and most steps leave most tables alone. Write through [`PteTable::entries_mut`].
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 pub struct PteTable {
-    pub entries: BTreeMap<u16, u64>,
+    pub entries: std::sync::Arc<BTreeMap<u16, u64>>,
     pub ptl: Option<Tid>,
 }
 
 impl PteTable {
+    pub fn entries_mut(&mut self) -> &mut BTreeMap<u16, u64> {
+        std::sync::Arc::make_mut(&mut self.entries)
+    }
+
     pub fn get(&self, idx: u16) -> u64 {
         self.entries.get(&idx).copied().unwrap_or(0)
     }

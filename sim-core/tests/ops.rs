@@ -342,7 +342,7 @@ fn store_to_a_read_only_exclusive_page_reuses_it_in_do_wp_page() {
     m.pt.tables
         .get_mut(&t)
         .unwrap()
-        .entries
+        .entries_mut()
         .insert(0, 0x8000000012345865);
     m.cpus[1].tlb.clear();
     run_all(&mut m, 0);

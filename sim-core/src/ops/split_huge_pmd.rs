@@ -262,9 +262,9 @@ fn build(m: &mut Machine, s: &mut State, old: u64) -> Progress {
     }
     {
         let t = m.pt.tables.entry(table).or_default();
-        t.entries.clear();
+        t.entries_mut().clear();
         for (i, v) in entries.iter().enumerate() {
-            t.entries.insert(i as u16, *v);
+            t.entries_mut().insert(i as u16, *v);
         }
     }
     if m.log.on {
