@@ -21,8 +21,8 @@ pub enum Outcome {
 
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// Scenario file (JSON, format 1), or the name of a shipped scenario
-    /// (e.g. `seed-mprotect-vs-migration-v6.4.json`).
+    /// Scenario file (JSON, format 1, or the `.litmus` text form), or the name of a shipped
+    /// scenario (e.g. `seed-mprotect-vs-migration-v6.4.json`).
     pub scenario: String,
     /// Which schedule: the name of one of the scenario's schedules, or a schedule written
     /// as threads (`0 0 1 2`) or compactly (`0x6 1* 0*`: thread 0 six steps, thread 1 until
@@ -52,7 +52,8 @@ pub fn load_scenario(arg: &str) -> Result<Scenario, InputError> {
             "{arg}: no such file, and not a shipped scenario (see assets/scenarios/)"
         )));
     };
-    Scenario::from_json(&text).map_err(|e| InputError(format!("{arg}: {e}")))
+    // JSON (first non-blank character `{`) or the litmus-style text form.
+    sim_core::litmus::load_any(&text).map_err(|e| InputError(format!("{arg}:{e}")))
 }
 
 fn read_limited(path: &Path) -> Result<String, InputError> {
@@ -265,7 +266,8 @@ pub fn changes_text(r: &StepRecord) -> String {
 
 #[derive(Debug, Clone, Args)]
 pub struct CheckArgs {
-    /// Scenario file (JSON, format 1), or the name of a shipped scenario.
+    /// Scenario file (JSON, format 1, or the `.litmus` text form), or the name of a shipped
+    /// scenario.
     pub scenario: String,
     /// Print the full result as JSON.
     #[arg(long)]

@@ -157,3 +157,22 @@ fn check_says_safe_for_the_seed_and_budget_for_a_tiny_budget() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("seed 7"), "{out}");
 }
+
+#[test]
+fn check_reads_the_litmus_text_form() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../assets/scenarios/whatif-d-mprotect-no-flush-v6.4.litmus"
+    );
+    let (code, out, _) = mmrace(&["check", path]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("stale-tlb-after-flush"), "{out}");
+    let dir = std::env::temp_dir().join(format!("mmrace-litmus-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.litmus");
+    std::fs::write(&bad, "mmrace v6.4\ncpus zz\n").unwrap();
+    let (code, _, err) = mmrace(&["check", bad.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains(":2:6:"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -17,6 +17,7 @@ pub mod invariants;
 pub mod kernel;
 pub mod library;
 pub mod link;
+pub mod litmus;
 pub mod machine;
 pub mod num;
 pub mod ops;
