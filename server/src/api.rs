@@ -269,13 +269,14 @@ fn parse_id(raw: &str) -> Result<String, ApiError> {
 pub async fn get_scenario(
     State(state): State<AppState>,
     Path(raw): Path<String>,
-    headers: HeaderMap,
+    // The request itself rather than a `HeaderMap` extractor, which would copy the headers.
+    req: Request<Body>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&raw)?;
     let Some(c) = lookup(&state, &id).await? else {
         return Err(not_stored(&id));
     };
-    let fresh = if_none_match(&headers, &c.etag);
+    let fresh = if_none_match(req.headers(), &c.etag);
     let mut res = if fresh {
         let mut res = Response::new(Body::empty());
         *res.status_mut() = StatusCode::NOT_MODIFIED;
@@ -286,6 +287,7 @@ pub async fn get_scenario(
         res
     };
     let h = res.headers_mut();
+    h.reserve(8);
     h.insert(header::ETAG, c.etag.clone());
     h.insert(header::CACHE_CONTROL, IMMUTABLE);
     h.insert(FORMAT_HEADER, c.format_header.clone());
@@ -423,17 +425,18 @@ async fn upload_inner(state: &AppState, req: Request<Body>) -> Result<Response, 
         Ok(Ok(collected)) => collected.to_bytes(),
     };
 
-    // Parsing, validation (which replays every schedule) and hashing are CPU work.
+    // Parsing and hashing: CPU work bounded by the body size.
     let max_depth = limits.max_json_depth;
     let prepared = tokio::task::spawn_blocking(move || prepare(&body, max_depth))
         .await
-        .map_err(|e| ApiError::internal("validation failed", &e))??;
+        .map_err(|e| ApiError::internal("parsing failed", &e))??;
 
+    // Already stored: it was validated and explored then; nothing to do.
     if let Some(existing) = lookup(state, &prepared.id).await? {
         return Ok(created_response(StatusCode::OK, &existing));
     }
 
-    let verdict = run_explorer(state, prepared.scenario.clone()).await?;
+    let verdict = validate_and_explore(state, prepared.scenario.clone()).await?;
     let row = StoredScenario {
         id: prepared.id.clone(),
         format: i64::from(prepared.scenario.format),
@@ -524,9 +527,25 @@ fn prepare(body: &[u8], max_depth: usize) -> Result<Prepared, ApiError> {
             }));
         }
     }
+    // Parsing is bounded by the body size; validation (`build`, which replays every schedule)
+    // is not cheap and runs later, under an explorer slot.
     let scenario = Scenario::from_json(text).map_err(|e| ApiError::scenario(&e))?;
-    scenario.build().map_err(|e| ApiError::scenario(&e))?;
     let canonical = scenario.to_json();
+    // What is stored must load again everywhere (the app and the CLI refuse scenarios over
+    // sim-core's size limit), and the canonical form is pretty-printed: a schedule written
+    // as a list takes about five times the bytes it took compactly.
+    let max = sim_core::scenario::MAX_JSON_BYTES;
+    if canonical.len() > max {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the scenario is {} bytes in canonical form (Scenario::to_json), over the \
+                 {max}-byte limit on scenarios; write long schedules compactly (e.g. \
+                 \"0x6 1* 0*\") instead of as lists",
+                canonical.len()
+            ),
+        ));
+    }
     let id = id::scenario_id(canonical.as_bytes());
     Ok(Prepared {
         scenario,
@@ -538,15 +557,20 @@ fn prepare(body: &[u8], max_depth: usize) -> Result<Prepared, ApiError> {
 /// The rate-limiting key of a request: the client's address (IPv6: its /64, which one
 /// subscriber usually has whole).
 fn client_key(req: &Request<Body>, trust_forwarded_for: bool) -> IpAddr {
+    // The last entry is the one our proxy appended; earlier ones are the client's say-so.
     let forwarded = trust_forwarded_for
         .then(|| {
             req.headers()
                 .get_all("x-forwarded-for")
                 .iter()
-                .filter_map(|v| v.to_str().ok())
-                .flat_map(|v| v.split(','))
-                .filter_map(|s| s.trim().parse::<IpAddr>().ok())
-                .last()
+                .next_back()?
+                .to_str()
+                .ok()?
+                .rsplit(',')
+                .next()?
+                .trim()
+                .parse::<IpAddr>()
+                .ok()
         })
         .flatten();
     let ip = forwarded.unwrap_or_else(|| {
@@ -575,8 +599,10 @@ impl Drop for CancelOnDrop {
     }
 }
 
-/// Run the explorer on a blocking thread, at most `explorer_concurrency` at a time.
-async fn run_explorer(state: &AppState, sc: Scenario) -> Result<Option<Verdict>, ApiError> {
+/// Validate the scenario (`build`: every check of sim-core, every schedule replayed) and run
+/// the explorer on it, on a blocking thread, at most `explorer_concurrency` at a time: all the
+/// CPU-heavy work of an upload is under that cap. A validation error is a 400.
+async fn validate_and_explore(state: &AppState, sc: Scenario) -> Result<Option<Verdict>, ApiError> {
     let shared = &state.shared;
     let limits = &shared.options.limits;
     let permit = match tokio::time::timeout(
@@ -606,27 +632,23 @@ async fn run_explorer(state: &AppState, sc: Scenario) -> Result<Option<Verdict>,
     let _cancel_on_drop = CancelOnDrop(cancel.clone());
     let shared2 = shared.clone();
     let task = tokio::task::spawn_blocking(move || {
-        // The permit lives as long as the run, even if the request is abandoned.
+        // The permit lives as long as the work, even if the request is abandoned.
         let _permit = permit;
-        shared2
-            .metrics
-            .explorer_running
-            .fetch_add(1, Ordering::Relaxed);
-        let v = verdict::verdict(&sc, &budget, &cancel);
-        shared2
-            .metrics
-            .explorer_running
-            .fetch_sub(1, Ordering::Relaxed);
+        let initial = sc.build()?;
+        let running = &shared2.metrics.explorer_running;
+        running.fetch_add(1, Ordering::Relaxed);
+        let v = verdict::verdict_for(&initial, &budget, &cancel);
+        running.fetch_sub(1, Ordering::Relaxed);
         let label = match &v {
             Some(v) => v.outcome_label(),
-            None if cancel.load(Ordering::Relaxed) => "cancelled",
-            None => "unavailable",
+            None => "cancelled",
         };
         shared2.metrics.explorer_run(label);
-        v
+        Ok(v)
     });
     task.await
-        .map_err(|e| ApiError::internal("the explorer failed", &e))
+        .map_err(|e| ApiError::internal("the explorer failed", &e))?
+        .map_err(|e: sim_core::ScenarioError| ApiError::scenario(&e))
 }
 
 // ---------------------------------------------------------------------------------------------

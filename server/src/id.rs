@@ -56,15 +56,35 @@ pub fn parse(s: &str) -> Result<String, IdError> {
     if n != ID_LEN {
         return Err(IdError::Length(n));
     }
-    s.chars()
-        .map(|c| match c.to_ascii_lowercase() {
-            'o' => Ok('0'),
-            'i' | 'l' => Ok('1'),
-            c if c.is_ascii() && ALPHABET.contains(&(c as u8)) => Ok(c),
-            _ => Err(IdError::Character(c)),
-        })
-        .collect()
+    let mut out = String::with_capacity(ID_LEN);
+    for c in s.chars() {
+        match u8::try_from(c).map_or(0, |b| CANONICAL[usize::from(b)]) {
+            0 => return Err(IdError::Character(c)),
+            b => out.push(char::from(b)),
+        }
+    }
+    Ok(out)
 }
+
+/// Byte → its canonical id character, or 0 if it has none (a table: this runs on every
+/// request for a stored scenario).
+const CANONICAL: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < ALPHABET.len() {
+        let c = ALPHABET[i];
+        t[c as usize] = c;
+        t[c.to_ascii_uppercase() as usize] = c;
+        i += 1;
+    }
+    t[b'o' as usize] = b'0';
+    t[b'O' as usize] = b'0';
+    t[b'i' as usize] = b'1';
+    t[b'I' as usize] = b'1';
+    t[b'l' as usize] = b'1';
+    t[b'L' as usize] = b'1';
+    t
+};
 
 #[cfg(test)]
 mod tests {

@@ -6,8 +6,7 @@
 //! - `mmrace_scenarios_stored` — gauge, rows in the store (read at scrape time);
 //! - `mmrace_scenarios_created_total` — counter, uploads that created a row here;
 //! - `mmrace_uploads_rate_limited_total` — counter;
-//! - `mmrace_explorer_runs_total{outcome}` — counter (safe, violated, budget, cancelled,
-//!   unavailable);
+//! - `mmrace_explorer_runs_total{outcome}` — counter (safe, violated, budget, cancelled);
 //! - `mmrace_explorer_running` — gauge;
 //! - `mmrace_scenario_cache_hits_total`, `mmrace_scenario_cache_misses_total` — counters.
 //!

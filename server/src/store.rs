@@ -25,6 +25,7 @@
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::migrate::{MigrateError, Migration, MigrationType, Migrator};
@@ -32,7 +33,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::SqlSafeStr;
+use sqlx::{Connection, SqlSafeStr};
 
 /// A migration: (version, description, SQL). The description must match the file name
 /// (`0001_create_scenarios.sql` → "create scenarios"), as sqlx derives it.
@@ -130,13 +131,24 @@ pub enum Inserted {
 /// A handle on the database; cheap to clone (it wraps a connection pool).
 #[derive(Debug, Clone)]
 pub struct Store {
-    backend: Backend,
+    /// Shared: every request clones the store.
+    backend: Arc<Backend>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 enum Backend {
-    Sqlite { pool: SqlitePool, path: PathBuf },
-    Postgres { pool: PgPool, target: String },
+    Sqlite {
+        pool: SqlitePool,
+        path: PathBuf,
+        /// SQLite has one writer at a time; a second one waits in SQLite's busy handler,
+        /// which sleeps in growing steps (up to 100 ms). Queueing our own writers here
+        /// instead keeps upload latency flat under load.
+        write_lock: tokio::sync::Mutex<()>,
+    },
+    Postgres {
+        pool: PgPool,
+        target: String,
+    },
 }
 
 impl Store {
@@ -166,10 +178,11 @@ impl Store {
             .await
             .map_err(open_err)?;
         let store = Store {
-            backend: Backend::Sqlite {
+            backend: Arc::new(Backend::Sqlite {
                 pool,
                 path: path.to_owned(),
-            },
+                write_lock: tokio::sync::Mutex::new(()),
+            }),
         };
         store.migrate().await?;
         Ok(store)
@@ -185,24 +198,33 @@ impl Store {
             options.get_port(),
             options.get_database().unwrap_or("(default database)")
         );
+        let connect_err = |source| StoreError::Connect {
+            target: target.clone(),
+            source,
+        };
+        // One direct connection first: a server that is down or refuses us is reported at
+        // once (the pool would keep retrying for its whole acquire timeout).
+        sqlx::PgConnection::connect_with(&options)
+            .await
+            .map_err(connect_err)?
+            .close()
+            .await
+            .map_err(connect_err)?;
         let pool = PgPoolOptions::new()
             .max_connections(POSTGRES_MAX_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await
-            .map_err(|source| StoreError::Connect {
-                target: target.clone(),
-                source,
-            })?;
+            .map_err(connect_err)?;
         let store = Store {
-            backend: Backend::Postgres { pool, target },
+            backend: Arc::new(Backend::Postgres { pool, target }),
         };
         store.migrate().await?;
         Ok(store)
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        let result = match &self.backend {
+        let result = match &*self.backend {
             Backend::Sqlite { pool, .. } => migrator(SQLITE_MIGRATIONS).run(pool).await,
             Backend::Postgres { pool, .. } => migrator(POSTGRES_MIGRATIONS).run(pool).await,
         };
@@ -214,7 +236,7 @@ impl Store {
 
     /// A trivial round trip to the database, for health checks.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        let one: i32 = match &self.backend {
+        let one: i32 = match &*self.backend {
             Backend::Sqlite { pool, .. } => sqlx::query_scalar("SELECT 1").fetch_one(pool).await?,
             Backend::Postgres { pool, .. } => {
                 sqlx::query_scalar("SELECT 1").fetch_one(pool).await?
@@ -228,7 +250,7 @@ impl Store {
     pub async fn applied_migrations(&self) -> Result<Vec<AppliedMigration>, StoreError> {
         const SQL: &str =
             "SELECT version, description, success FROM _sqlx_migrations ORDER BY version";
-        let rows: Vec<(i64, String, bool)> = match &self.backend {
+        let rows: Vec<(i64, String, bool)> = match &*self.backend {
             Backend::Sqlite { pool, .. } => sqlx::query_as(SQL).fetch_all(pool).await?,
             Backend::Postgres { pool, .. } => sqlx::query_as(SQL).fetch_all(pool).await?,
         };
@@ -246,20 +268,25 @@ impl Store {
     /// inserts of one id (in this process or in other instances) exactly one creates the row.
     /// An existing row with a different body is an [`StoreError::IdCollision`].
     pub async fn insert_scenario(&self, row: &StoredScenario) -> Result<Inserted, StoreError> {
-        let affected = match &self.backend {
-            Backend::Sqlite { pool, .. } => sqlx::query(
-                "INSERT INTO scenarios (id, format, body, title, verdict, created_at) \
+        let affected = match &*self.backend {
+            Backend::Sqlite {
+                pool, write_lock, ..
+            } => {
+                let _writer = write_lock.lock().await;
+                sqlx::query(
+                    "INSERT INTO scenarios (id, format, body, title, verdict, created_at) \
                  VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(&row.id)
-            .bind(row.format)
-            .bind(&row.body)
-            .bind(&row.title)
-            .bind(&row.verdict)
-            .bind(&row.created_at)
-            .execute(pool)
-            .await?
-            .rows_affected(),
+                )
+                .bind(&row.id)
+                .bind(row.format)
+                .bind(&row.body)
+                .bind(&row.title)
+                .bind(&row.verdict)
+                .bind(&row.created_at)
+                .execute(pool)
+                .await?
+                .rows_affected()
+            }
             Backend::Postgres { pool, .. } => sqlx::query(
                 "INSERT INTO scenarios (id, format, body, title, verdict, created_at) \
                  VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
@@ -285,53 +312,42 @@ impl Store {
 
     /// The scenario stored under `id` (canonical spelling), if any.
     pub async fn get_scenario(&self, id: &str) -> Result<Option<StoredScenario>, StoreError> {
-        type Row = (String, Vec<u8>, Option<String>, Option<String>, String);
-        let (format, row): (i64, Option<Row>) = match &self.backend {
-            Backend::Sqlite { pool, .. } => {
-                let r: Option<(i64, Vec<u8>, Option<String>, Option<String>, String)> =
-                    sqlx::query_as(
-                        "SELECT format, body, title, verdict, created_at FROM scenarios \
-                         WHERE id = ?",
-                    )
-                    .bind(id)
-                    .fetch_optional(pool)
-                    .await?;
-                match r {
-                    Some((f, b, t, v, c)) => (f, Some((id.to_owned(), b, t, v, c))),
-                    None => (0, None),
+        /// format, body, title, verdict, created_at (`F`: the integer type of `format`).
+        type Row<F> = (F, Vec<u8>, Option<String>, Option<String>, String);
+        let row: Option<Row<i64>> =
+            match &*self.backend {
+                Backend::Sqlite { pool, .. } => sqlx::query_as(
+                    "SELECT format, body, title, verdict, created_at FROM scenarios WHERE id = ?",
+                )
+                .bind(id)
+                .fetch_optional(pool)
+                .await?,
+                Backend::Postgres { pool, .. } => {
+                    let row: Option<Row<i32>> = sqlx::query_as(
+                    "SELECT format, body, title, verdict, created_at FROM scenarios WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_optional(pool)
+                .await?;
+                    row.map(|(f, b, t, v, c)| (i64::from(f), b, t, v, c))
                 }
-            }
-            Backend::Postgres { pool, .. } => {
-                let r: Option<(i32, Vec<u8>, Option<String>, Option<String>, String)> =
-                    sqlx::query_as(
-                        "SELECT format, body, title, verdict, created_at FROM scenarios \
-                         WHERE id = $1",
-                    )
-                    .bind(id)
-                    .fetch_optional(pool)
-                    .await?;
-                match r {
-                    Some((f, b, t, v, c)) => (i64::from(f), Some((id.to_owned(), b, t, v, c))),
-                    None => (0, None),
-                }
-            }
-        };
-        Ok(
-            row.map(|(id, body, title, verdict, created_at)| StoredScenario {
-                id,
+            };
+        Ok(row.map(
+            |(format, body, title, verdict, created_at)| StoredScenario {
+                id: id.to_owned(),
                 format,
                 body,
                 title,
                 verdict,
                 created_at,
-            }),
-        )
+            },
+        ))
     }
 
     /// How many scenarios are stored.
     pub async fn count_scenarios(&self) -> Result<i64, StoreError> {
         const SQL: &str = "SELECT COUNT(*) FROM scenarios";
-        Ok(match &self.backend {
+        Ok(match &*self.backend {
             Backend::Sqlite { pool, .. } => sqlx::query_scalar(SQL).fetch_one(pool).await?,
             Backend::Postgres { pool, .. } => sqlx::query_scalar(SQL).fetch_one(pool).await?,
         })
@@ -339,7 +355,7 @@ impl Store {
 
     /// Which backend: `"sqlite"` or `"postgres"` (for metrics and logs).
     pub fn kind(&self) -> &'static str {
-        match &self.backend {
+        match &*self.backend {
             Backend::Sqlite { .. } => "sqlite",
             Backend::Postgres { .. } => "postgres",
         }
@@ -347,7 +363,7 @@ impl Store {
 
     /// For logs: which database this is (never includes credentials).
     pub fn describe(&self) -> String {
-        match &self.backend {
+        match &*self.backend {
             Backend::Sqlite { path, .. } => format!("SQLite {}", path.display()),
             Backend::Postgres { target, .. } => format!("PostgreSQL {target}"),
         }
@@ -356,7 +372,7 @@ impl Store {
     /// Close every connection, waiting for those in use to be returned. With SQLite, closing
     /// the last connection checkpoints the WAL into the main file.
     pub async fn close(&self) {
-        match &self.backend {
+        match &*self.backend {
             Backend::Sqlite { pool, .. } => pool.close().await,
             Backend::Postgres { pool, .. } => pool.close().await,
         }
@@ -472,7 +488,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("pragmas.sqlite3");
         let store = Store::open_sqlite(&path).await.unwrap();
-        let Backend::Sqlite { pool, .. } = &store.backend else {
+        let Backend::Sqlite { pool, .. } = &*store.backend else {
             unreachable!("opened as SQLite")
         };
         let mut conn = pool.acquire().await.unwrap();

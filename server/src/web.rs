@@ -15,22 +15,22 @@
 //! Every response gets the security headers ([`security_headers`]), is bounded by the request
 //! timeout (503 with a message naming it), and is counted in the metrics.
 
-use std::future::{Future, IntoFuture};
-use std::net::SocketAddr;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{MatchedPath, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, Request, StatusCode};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
 use axum::{Json, Router};
 use serde::Serialize;
 use serde_json::json;
 use tokio::net::TcpListener;
-use tower_http::trace::TraceLayer;
 
 use crate::api::{self, ScenarioCache};
 use crate::frontend::Frontend;
@@ -148,8 +148,9 @@ pub fn router(state: AppState) -> Router {
     }
     router
         .fallback(frontend)
-        .layer(middleware::from_fn_with_state(state.clone(), edge))
-        .layer(TraceLayer::new_for_http())
+        .layer(EdgeLayer {
+            shared: state.shared.clone(),
+        })
         .with_state(state)
 }
 
@@ -181,50 +182,130 @@ fn method_label(m: &Method) -> &'static str {
     }
 }
 
-/// Around every request: the request timeout, the security headers, the metrics.
-async fn edge(State(state): State<AppState>, req: Request<Body>, next: Next) -> Response {
-    let start = Instant::now();
-    let route = route_label(req.extensions().get::<MatchedPath>(), req.uri().path());
-    let method = method_label(req.method());
-    let timeout = state.shared.options.limits.request_timeout;
-    let mut res = match tokio::time::timeout(timeout, next.run(req)).await {
-        Ok(res) => res,
-        Err(_) => {
-            tracing::warn!(route, "request timed out after {timeout:?}");
-            api::error_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!(
-                    "the request was not answered within {} s (the server's request timeout)",
-                    timeout.as_secs_f64()
-                ),
-            )
+/// Around every request: the request timeout, the security headers, the metrics, and one
+/// structured log event (`debug`; `warn` for 5xx answers). A hand-written tower layer rather
+/// than `middleware::from_fn`: no boxing, and no timer at all for the requests answered at
+/// the first poll (a stored scenario from memory) — this is the hot path.
+#[derive(Clone)]
+struct EdgeLayer {
+    shared: Arc<Shared>,
+}
+
+impl<S> tower::Layer<S> for EdgeLayer {
+    type Service = Edge<S>;
+    fn layer(&self, inner: S) -> Edge<S> {
+        Edge {
+            inner,
+            shared: self.shared.clone(),
         }
-    };
-    security_headers(res.headers_mut(), route == "/embed/{id}");
-    state
-        .shared
-        .metrics
-        .observe(route, method, res.status().as_u16(), start.elapsed());
-    res
+    }
+}
+
+#[derive(Clone)]
+struct Edge<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S> tower::Service<Request<Body>> for Edge<S>
+where
+    S: tower::Service<Request<Body>, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = EdgeFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<Body>) -> Self::Future {
+        let route = route_label(req.extensions().get::<MatchedPath>(), req.uri().path());
+        let method = method_label(req.method());
+        EdgeFuture {
+            inner: self.inner.call(req),
+            timer: None,
+            start: Instant::now(),
+            route,
+            method,
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    struct EdgeFuture<F> {
+        #[pin]
+        inner: F,
+        // Armed at the first Pending only.
+        timer: Option<Pin<Box<tokio::time::Sleep>>>,
+        start: Instant,
+        route: &'static str,
+        method: &'static str,
+        shared: Arc<Shared>,
+    }
+}
+
+impl<F: Future<Output = Result<Response, Infallible>>> Future for EdgeFuture<F> {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let timeout = this.shared.options.limits.request_timeout;
+        let mut res = match this.inner.poll(cx) {
+            Poll::Ready(Ok(res)) => res,
+            Poll::Pending => {
+                let deadline = tokio::time::Instant::from_std(*this.start + timeout);
+                let timer = this
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                if timer.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                tracing::warn!(route = *this.route, "request timed out after {timeout:?}");
+                api::error_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!(
+                        "the request was not answered within {} s (the server's request timeout)",
+                        timeout.as_secs_f64()
+                    ),
+                )
+            }
+        };
+        let (route, method) = (*this.route, *this.method);
+        security_headers(res.headers_mut(), route == "/embed/{id}");
+        let status = res.status().as_u16();
+        let took = this.start.elapsed();
+        this.shared.metrics.observe(route, method, status, took);
+        let latency_us = took.as_micros() as u64;
+        if status >= 500 {
+            tracing::warn!(method, route, status, latency_us, "request failed");
+        } else {
+            tracing::debug!(method, route, status, latency_us, "request");
+        }
+        Poll::Ready(Ok(res))
+    }
 }
 
 /// The headers every response carries. Only `/embed/{id}` may be framed (by anyone).
 pub fn security_headers(h: &mut HeaderMap, embed: bool) {
+    // Built at compile time (`from_static` checks every byte when it runs), inserted after one
+    // reservation: this runs on every request.
+    const CSP_VALUE: HeaderValue = HeaderValue::from_static(CSP);
+    const CSP_EMBED_VALUE: HeaderValue = HeaderValue::from_static(CSP_EMBED);
+    const DENY: HeaderValue = HeaderValue::from_static("DENY");
+    const NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
+    const NO_REFERRER: HeaderValue = HeaderValue::from_static("no-referrer");
+    h.reserve(4);
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(if embed { CSP_EMBED } else { CSP }),
+        if embed { CSP_EMBED_VALUE } else { CSP_VALUE },
     );
     if !embed {
-        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        h.insert(header::X_FRAME_OPTIONS, DENY);
     }
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, NOSNIFF);
+    h.insert(header::REFERRER_POLICY, NO_REFERRER);
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
@@ -315,34 +396,80 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
+/// How long a client may take to send a request's headers (also how long an idle keep-alive
+/// connection stays open): a slow or silent client cannot hold a connection for longer.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Serve `app` on `listener` until `shutdown` completes; then stop accepting, let in-flight
-/// requests finish (at most [`SHUTDOWN_GRACE`]) and return. Handlers see the peer address
+/// requests finish (at most [`SHUTDOWN_GRACE`]) and return. HTTP/1.1 with keep-alive and a
+/// header read timeout ([`HEADER_READ_TIMEOUT`]); handlers see the peer address
 /// (`ConnectInfo<SocketAddr>`) for per-client rate limiting.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let signalled = Arc::new(tokio::sync::Notify::new());
-    let notify = signalled.clone();
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        shutdown.await;
-        tracing::info!("shutting down: no new connections; finishing in-flight requests");
-        notify.notify_one();
-    })
-    .into_future();
-    tokio::select! {
-        res = server => res,
-        () = async {
-            signalled.notified().await;
-            tokio::time::sleep(SHUTDOWN_GRACE).await;
-        } => {
-            tracing::warn!("requests still running {SHUTDOWN_GRACE:?} after shutdown; dropping them");
-            Ok(())
-        }
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt;
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut connections = tokio::task::JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        // Reap finished connection tasks as we go.
+        while connections.try_join_next().is_some() {}
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+            let mut req = req.map(Body::new);
+            req.extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+            app.clone().oneshot(req)
+        });
+        let mut stop = stop_rx.clone();
+        connections.spawn(async move {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .keep_alive(true);
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                res = conn.as_mut() => {
+                    if let Err(e) = res {
+                        tracing::debug!(error = %e, %peer, "connection ended with an error");
+                    }
+                }
+                _ = stop.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
     }
+    drop(listener);
+    tracing::info!("shutting down: no new connections; finishing in-flight requests");
+    let _ = stop_tx.send(true);
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("requests still running {SHUTDOWN_GRACE:?} after shutdown; dropping them");
+        connections.abort_all();
+    }
+    Ok(())
 }

@@ -50,6 +50,7 @@ on_both_backends!(
     html_in_every_text_field_is_inert,
     scenarios_survive_a_restart,
     metrics_count_requests_and_scenarios,
+    the_verdict_is_stored_with_the_scenario,
 );
 
 async fn upload_then_fetch_is_byte_identical(db: &TestDb) {
@@ -192,8 +193,9 @@ async fn bad_inputs_get_clear_4xx_answers(db: &TestDb) {
         v["schedules"][0]["steps"] = json!([0, 1, 7]);
         v.to_string()
     };
-    // (case, content type, body, status, text in "error", "path")
-    let cases: Vec<(&str, &str, Vec<u8>, u16, &str, Option<&str>)> = vec![
+    /// (case, content type, body, status, text in "error", "path")
+    type Case<'a> = (&'a str, &'a str, Vec<u8>, u16, &'a str, Option<&'a str>);
+    let cases: Vec<Case> = vec![
         (
             "malformed JSON",
             "application/json",
@@ -253,9 +255,17 @@ async fn bad_inputs_get_clear_4xx_answers(db: &TestDb) {
         (
             "wrong type deep inside",
             "application/json",
+            with(&|v| v["vmas"][0]["end"] = json!([1])).into_bytes(),
+            400,
+            "invalid type",
+            Some("vmas[0].end"),
+        ),
+        (
+            "wrong type inside an operation",
+            "application/json",
             with(&|v| v["threads"][0]["ops"][0]["len"] = json!([1])).into_bytes(),
             400,
-            "",
+            "invalid type",
             Some("threads[0].ops[0].len"),
         ),
         (
@@ -407,6 +417,46 @@ async fn bad_inputs_get_clear_4xx_answers(db: &TestDb) {
             assert_eq!(j["path"], path, "{case}: {j}");
         }
     }
+    // Small enough as sent, too large once canonical (pretty-printed lists of steps): the
+    // stored form must load again in the app, which has the same size limit.
+    {
+        let mut v = small();
+        let op = v["threads"][0]["ops"][0].clone();
+        v["cpus"] = json!(8);
+        v["threads"] = (0..8)
+            .map(|i| json!({ "name": format!("T{i}"), "cpu": i, "ops": vec![op.clone(); 16] }))
+            .collect();
+        let sc = sim_core::Scenario::from_json(&v.to_string()).unwrap();
+        let steps = sim_core::schedule::expand(&mut sc.build().unwrap(), "0* 1* 2* 3* 4* 5* 6* 7*")
+            .unwrap();
+        let schedules: Vec<Value> = (0..32)
+            .map(|i| json!({ "name": format!("s{i}"), "description": "d".repeat(3000), "steps": steps }))
+            .collect();
+        v["schedules"] = Value::Array(schedules);
+        let text = v.to_string();
+        assert!(
+            text.len() < 256 * 1024,
+            "{} steps, {} bytes",
+            steps.len(),
+            text.len()
+        );
+        let pretty = sim_core::Scenario::from_json(&text)
+            .unwrap()
+            .to_json()
+            .len();
+        assert!(
+            pretty > 256 * 1024,
+            "{} steps: {} bytes, canonical {pretty}",
+            steps.len(),
+            text.len()
+        );
+        let r = upload(&app, &text).await;
+        assert_eq!(r.status, 413, "{}", r.text());
+        assert!(r.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("canonical form"));
+    }
     // No content type at all.
     let r = send(
         &app,
@@ -437,11 +487,12 @@ async fn ids_malformed_unknown_and_forgiving(db: &TestDb) {
     let dir = common::TempDir::new("ids");
     let app = db.app(frontend(&dir));
     let id = id_of(&upload(&app, SMALL).await);
-    let unknown = if id.starts_with('0') {
-        format!("1{}", &id[1..])
-    } else {
-        format!("0{}", &id[1..])
-    };
+    // Same length, other first character: well-formed, never stored.
+    let unknown = format!(
+        "{}{}",
+        if id.starts_with('0') { '1' } else { '0' },
+        &id[1..]
+    );
     for (uri, status) in [
         (format!("/api/scenarios/{unknown}"), 404),
         (format!("/api/scenarios/{unknown}/info"), 404),
@@ -556,7 +607,7 @@ async fn share_and_embed_pages(db: &TestDb) {
     );
     let csp = header(&embed, "content-security-policy").unwrap();
     assert!(csp.contains("frame-ancestors *"), "{csp}");
-    assert!(!csp.contains("'none'; frame") && !csp.contains("frame-ancestors 'none'"));
+    assert!(!csp.contains("frame-ancestors 'none'"), "{csp}");
 
     // Without a frontend the "not built" page gets the tags all the same.
     let bare = db.app(Frontend::Missing);
@@ -670,10 +721,63 @@ async fn metrics_count_requests_and_scenarios(db: &TestDb) {
     }
     assert!(
         text.lines()
-            .any(|l| l.starts_with("mmrace_explorer_runs_total{outcome=")),
+            .any(|l| l == "mmrace_explorer_runs_total{outcome=\"safe\"} 1"),
         "{text}"
     );
     assert!(!text.contains("nope"), "raw paths never become labels");
+}
+
+async fn the_verdict_is_stored_with_the_scenario(db: &TestDb) {
+    let app = db.app(Frontend::Missing);
+    for (path, outcome) in [
+        ("seed-mprotect-vs-migration-v6.4.json", "safe"),
+        ("whatif-a-mprotect-no-ptl-v6.4.json", "violated"),
+    ] {
+        let text = sim_core::library::get(path).unwrap();
+        let up = upload(&app, text).await;
+        assert_eq!(up.status, 201, "{path}: {}", up.text());
+        let v = &up.json()["verdict"];
+        assert_eq!(v["outcome"], outcome, "{path}: {v}");
+        assert_eq!(v["complete"], true, "{path}: {v}");
+        assert!(v["states"].as_u64().unwrap() > 100, "{path}: {v}");
+        if outcome == "violated" {
+            // Each counterexample replays to the violation it names.
+            let sc = sim_core::Scenario::from_json(text).unwrap();
+            for violation in v["violations"].as_array().unwrap() {
+                let schedule: Vec<usize> =
+                    serde_json::from_value(violation["schedule"].clone()).unwrap();
+                let (m, _) = sim_core::replay(&sc, &schedule).unwrap();
+                let inv = violation["invariant"].as_str().unwrap();
+                assert_eq!(
+                    m.broken.get(inv).copied(),
+                    violation["step"].as_u64().map(|s| s as usize),
+                    "{path}: {violation}"
+                );
+            }
+        }
+        // Stored: a fresh app (empty cache) reads the same verdict from the database.
+        let id = id_of(&up);
+        let info = get(
+            &db.app(Frontend::Missing),
+            &format!("/api/scenarios/{id}/info"),
+        )
+        .await;
+        assert_eq!(&info.json()["verdict"], v, "{path}");
+    }
+    // A tight budget is a verdict too.
+    let mut options = Options::default();
+    options.limits.explorer_max_states = 5;
+    let tight = db.app_with(Frontend::Missing, options);
+    let up = upload(&tight, &variant(77)).await;
+    assert_eq!(up.status, 201);
+    let v = &up.json()["verdict"];
+    assert_eq!(v["outcome"], "budget", "{v}");
+    assert_eq!(v["exhausted"], "states", "{v}");
+    let m = get(&tight, "/metrics").await.text();
+    assert!(
+        m.contains("mmrace_explorer_runs_total{outcome=\"budget\"} 1"),
+        "{m}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -855,7 +959,7 @@ async fn a_busy_explorer_answers_503_with_retry_after() {
         .contains("explorer concurrency limit is 2"));
     drop(held);
     assert_eq!(upload(&app, SMALL).await.status, 201);
-    // A stored scenario needs no explorer run: no slot needed.
+    // A stored scenario needs no validation or explorer run: no slot needed.
     let _held = state
         .shared
         .explorer

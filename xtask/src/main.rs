@@ -555,14 +555,19 @@ impl Workspace {
                     // e2e needs the release binary (last step). wasm-test-runner has no tests
                     // and is built in release by the next step; building it in debug here too
                     // would only add a minute of cold compile.
-                    run(self.cargo().args([
-                        "test",
-                        "--workspace",
-                        "--exclude",
-                        "e2e",
-                        "--exclude",
-                        "wasm-test-runner",
-                    ]))
+                    // The server's store tests start a throwaway PostgreSQL; this makes a
+                    // missing PostgreSQL a failure rather than a skip.
+                    run(self
+                        .cargo()
+                        .args([
+                            "test",
+                            "--workspace",
+                            "--exclude",
+                            "e2e",
+                            "--exclude",
+                            "wasm-test-runner",
+                        ])
+                        .env("MMRACE_REQUIRE_POSTGRES", "1"))
                 }),
             ),
             (

@@ -39,7 +39,8 @@ pub struct PgCluster {
 /// Where the binaries are: `MMRACE_PG_BIN`, else the newest `/usr/lib/postgresql/*/bin`.
 fn find_bin() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("MMRACE_PG_BIN").filter(|d| !d.is_empty()) {
-        return Some(PathBuf::from(dir));
+        let dir = PathBuf::from(dir);
+        return dir.join("initdb").is_file().then_some(dir);
     }
     let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .ok()?
@@ -88,9 +89,13 @@ impl PgCluster {
             if required() {
                 panic!("{msg}; CI/MMRACE_REQUIRE_POSTGRES is set, so this is a failure");
             }
-            eprintln!(
+            // Straight to the process's stderr: `eprintln!` output of a passing test is
+            // captured by the test harness, and this must be seen.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
                 "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
-                 !!! SKIPPING the PostgreSQL variant of this test: {msg}.\n\
+                 !!! SKIPPING every PostgreSQL test of this test binary: {msg}.\n\
                  !!! Set CI=1 or MMRACE_REQUIRE_POSTGRES=1 to make this a failure.\n\
                  !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
             );
@@ -116,7 +121,7 @@ impl PgCluster {
                 .expect("chown");
             assert!(status.success(), "chown postgres {}", dir.display());
         }
-        let mut cluster = PgCluster {
+        let cluster = PgCluster {
             dir,
             bin,
             port: free_port(),
