@@ -1,135 +1,822 @@
-//! The root component: the reducer, the toolbar and the panel layout.
+//! The root component: the reducer, URL/link sync, keyboard, the layout (header, narration,
+//! threads, state panels, transport + timeline), presentation mode, themes, help and the embed
+//! view.
 
 use std::rc::Rc;
 
+use sim_core::link::Link;
+use sim_core::Scenario;
+use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
-use crate::panels;
-use crate::state::{Action, App as AppState};
+use crate::dom;
+use crate::panels::{self, Changed, Threads};
+use crate::state::{self, Action, App as AppState};
+use crate::tables::PageTables;
+use crate::timeline::Timeline;
 
 impl Reducible for AppState {
     type Action = Action;
     fn reduce(self: Rc<Self>, action: Action) -> Rc<Self> {
-        Rc::new(self.apply(action))
+        let next = self.apply(action);
+        if next == *self {
+            self
+        } else {
+            Rc::new(next)
+        }
     }
 }
 
+// ------------------------------------------------------------------------------ view state
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Theme {
+    Auto,
+    Light,
+    Dark,
+    Contrast,
+}
+
+impl Theme {
+    fn name(self) -> &'static str {
+        match self {
+            Theme::Auto => "auto",
+            Theme::Light => "light",
+            Theme::Dark => "dark",
+            Theme::Contrast => "contrast",
+        }
+    }
+    fn parse(s: &str) -> Theme {
+        match s {
+            "light" => Theme::Light,
+            "dark" => Theme::Dark,
+            "contrast" => Theme::Contrast,
+            _ => Theme::Auto,
+        }
+    }
+    fn next(self) -> Theme {
+        match self {
+            Theme::Auto => Theme::Light,
+            Theme::Light => Theme::Dark,
+            Theme::Dark => Theme::Contrast,
+            Theme::Contrast => Theme::Auto,
+        }
+    }
+}
+
+#[derive(Clone, PartialEq)]
+pub struct LinkBox {
+    url: String,
+    copied: Option<bool>,
+}
+
+#[derive(Clone, PartialEq)]
+pub struct Ui {
+    presentation: bool,
+    theme: Theme,
+    /// The theme while presenting (high contrast unless changed with `t`).
+    pres_theme: Theme,
+    help: bool,
+    link_box: Option<LinkBox>,
+    link_error: Option<String>,
+    embed: bool,
+}
+
+impl Ui {
+    fn theme(&self) -> Theme {
+        if self.presentation {
+            self.pres_theme
+        } else {
+            self.theme
+        }
+    }
+}
+
+pub enum UiAction {
+    TogglePresentation,
+    ToggleHelp,
+    CycleTheme,
+    ShowLink(LinkBox),
+    CloseLink,
+    LinkError(Option<String>),
+    Escape,
+}
+
+impl Reducible for Ui {
+    type Action = UiAction;
+    fn reduce(self: Rc<Self>, a: UiAction) -> Rc<Self> {
+        let mut u = (*self).clone();
+        match a {
+            UiAction::TogglePresentation => u.presentation = !u.presentation,
+            UiAction::ToggleHelp => u.help = !u.help,
+            UiAction::CycleTheme => {
+                if u.presentation {
+                    u.pres_theme = u.pres_theme.next();
+                } else {
+                    u.theme = u.theme.next();
+                    dom::storage_set("mmrace-theme", u.theme.name());
+                }
+            }
+            UiAction::ShowLink(b) => u.link_box = Some(b),
+            UiAction::CloseLink => u.link_box = None,
+            UiAction::LinkError(e) => u.link_error = e,
+            UiAction::Escape => {
+                if u.help {
+                    u.help = false;
+                } else if u.link_box.is_some() {
+                    u.link_box = None;
+                } else if u.presentation {
+                    u.presentation = false;
+                } else {
+                    u.link_error = None;
+                }
+            }
+        }
+        Rc::new(u)
+    }
+}
+
+// ------------------------------------------------------------------------------ the library
+
+struct Entry {
+    path: &'static str,
+    title: String,
+    group: &'static str,
+    schedules: Vec<String>,
+}
+
+thread_local! {
+    static LIBRARY: Vec<Entry> = state::library()
+        .iter()
+        .filter_map(|(path, json)| {
+            let sc = Scenario::from_json(json).ok()?;
+            let group = if path.starts_with("seed-") {
+                "The seed races (commit 717f95b494ac)"
+            } else if path.starts_with("whatif-") {
+                "What-if kernels (hypothetical) and controls"
+            } else if path.starts_with("mprotect-") {
+                "Basics"
+            } else {
+                "Other races"
+            };
+            Some(Entry {
+                path,
+                title: sc.title.clone(),
+                group,
+                schedules: sc.schedules.iter().map(|s| s.name.clone()).collect(),
+            })
+        })
+        .collect();
+}
+
+const GROUPS: [&str; 4] = [
+    "Basics",
+    "The seed races (commit 717f95b494ac)",
+    "What-if kernels (hypothetical) and controls",
+    "Other races",
+];
+
+// ------------------------------------------------------------------------------ boot
+
+/// A stored scenario to fetch: the page of a short link (`/s/<id>`, `/embed/<id>`).
+#[derive(Clone, PartialEq)]
+struct Stored {
+    id: String,
+    step: usize,
+    schedule: Option<String>,
+}
+
+/// The app at start: the link in the fragment; else the stored scenario the server's page
+/// names (fetched after mounting); else the default scenario — with an error to show if the
+/// link could not be opened.
+fn boot() -> (AppState, Option<String>, Option<Stored>) {
+    let h = dom::hash();
+    let mut stored = None;
+    let (mut app, err) = if h.is_empty() {
+        let err = dom::meta("mmrace-error");
+        if err.is_none() {
+            stored = dom::meta("mmrace-scenario").map(|id| Stored {
+                id,
+                step: dom::meta("mmrace-step")
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0),
+                schedule: dom::meta("mmrace-schedule"),
+            });
+        }
+        (AppState::default_app(), err)
+    } else {
+        match Link::decode(&h)
+            .map_err(|e| e.to_string())
+            .and_then(AppState::from_link)
+        {
+            Ok(a) => (a, None),
+            Err(e) => (AppState::default_app(), Some(e)),
+        }
+    };
+    app.read_only = dom::is_embed();
+    (app, err, stored)
+}
+
+/// Fetch a stored scenario (`GET /api/scenarios/<id>`) and load it.
+async fn fetch_stored(s: Stored) -> Result<AppState, String> {
+    let (status, body) = dom::fetch_text(&format!("api/scenarios/{}", s.id))
+        .await
+        .map_err(|e| format!("the scenario {} could not be fetched: {e}", s.id))?;
+    match status {
+        200 => {}
+        404 => return Err(format!("no scenario is stored under the id {}", s.id)),
+        _ => {
+            return Err(format!(
+                "the server answered {status} for the scenario {}",
+                s.id
+            ))
+        }
+    }
+    let sc = Scenario::from_json(&body).map_err(|e| format!("the stored scenario: {e}"))?;
+    let mut app = AppState::from_scenario(sc, s.schedule.as_deref(), s.step)?;
+    app.read_only = dom::is_embed();
+    Ok(app)
+}
+
+// ------------------------------------------------------------------------------ the root
+
 #[function_component(App)]
 pub fn app() -> Html {
+    let booted = use_mut_ref(|| Some(boot()));
     let state = use_reducer(|| {
-        AppState::new(AppState::default_scenario(), Vec::new(), 0)
-            .expect("the default scenario builds")
+        booted
+            .borrow()
+            .as_ref()
+            .map(|(a, _, _)| a.clone())
+            .expect("booted once")
     });
+    let stored = use_state(|| booted.borrow().as_ref().and_then(|(_, _, s)| s.clone()));
+    let ui = use_reducer(|| {
+        let err = booted.borrow_mut().take().and_then(|(_, e, _)| e);
+        Ui {
+            presentation: false,
+            theme: Theme::parse(&dom::storage_get("mmrace-theme").unwrap_or_default()),
+            pres_theme: Theme::Contrast,
+            help: false,
+            link_box: None,
+            link_error: err,
+            embed: dom::is_embed(),
+        }
+    });
+
+    // A short link's stored scenario: fetch it, then load it.
+    {
+        let d = state.dispatcher();
+        let u = ui.dispatcher();
+        let stored = stored.clone();
+        use_effect_with((), move |_| {
+            if let Some(s) = (*stored).clone() {
+                wasm_bindgen_futures::spawn_local(async move {
+                    match fetch_stored(s).await {
+                        Ok(a) => d.dispatch(Action::Load(Box::new(a))),
+                        Err(e) => u.dispatch(UiAction::LinkError(Some(e))),
+                    }
+                    stored.set(None);
+                });
+            }
+        });
+    }
 
     // Tell tests (and anyone else) that the app is mounted.
     use_effect_with((), |_| {
-        if let Some(body) = web_sys::window()
-            .and_then(|w| w.document())
-            .and_then(|d| d.body())
-        {
+        if let Some(l) = dom::document().get_element_by_id("loading") {
+            l.remove();
+        }
+        if let Some(body) = dom::document().body() {
             let _ = body.set_attribute("data-ready", "1");
         }
     });
 
-    // Keyboard: →/Space/PageDown step, ←/PageUp back, Home/End, digits choose a thread.
+    // Theme and presentation on <html>, set while rendering (not in an effect) so that
+    // children's effects — the timeline reads colours — already see them.
+    dom::set_root_attr(
+        "data-theme",
+        (ui.theme() != Theme::Auto).then_some(ui.theme().name()),
+    );
+    dom::set_root_attr("data-presentation", ui.presentation.then_some("1"));
+
+    // The address bar always holds the link of what is on screen.
+    let link = use_memo(
+        (
+            Rc::as_ptr(&state.scenario) as usize,
+            Rc::as_ptr(&state.schedule) as usize,
+            state.cursor,
+            state.named_prefix,
+        ),
+        {
+            let s = state.clone();
+            move |_| s.link()
+        },
+    );
+    {
+        let link = link.clone();
+        use_effect_with(link, move |link| dom::set_link(link));
+    }
+    // Leaving or reloading the page right after a step: the address bar must be current.
+    use_effect_with((), |_| {
+        use wasm_bindgen::closure::Closure;
+        let cb = Closure::<dyn Fn()>::new(dom::flush_link);
+        let w = dom::window();
+        let _ = w.add_event_listener_with_callback("pagehide", cb.as_ref().unchecked_ref());
+        move || {
+            let _ = w.remove_event_listener_with_callback("pagehide", cb.as_ref().unchecked_ref());
+            drop(cb);
+        }
+    });
+
+    // A link pasted into the address bar (only the fragment changes: no reload).
     {
         let d = state.dispatcher();
+        let u = ui.dispatcher();
         use_effect_with((), move |_| {
             use wasm_bindgen::closure::Closure;
-            use wasm_bindgen::JsCast;
-            let cb = Closure::<dyn Fn(web_sys::KeyboardEvent)>::new(move |e: web_sys::KeyboardEvent| {
-                if e.ctrl_key() || e.meta_key() || e.alt_key() {
+            let cb = Closure::<dyn Fn()>::new(move || {
+                let h = dom::hash();
+                if h.is_empty() || h == dom::current_link() {
                     return;
                 }
-                let action = match e.key().as_str() {
-                    "ArrowRight" | " " | "PageDown" => Action::Step,
-                    "ArrowLeft" | "PageUp" => Action::Back,
-                    "Home" => Action::Reset,
-                    "End" => Action::Jump(usize::MAX),
-                    k if k.len() == 1 && k.as_bytes()[0].is_ascii_digit() => {
-                        Action::Select((k.as_bytes()[0] - b'0') as usize)
+                match Link::decode(&h)
+                    .map_err(|e| e.to_string())
+                    .and_then(AppState::from_link)
+                {
+                    Ok(mut a) => {
+                        a.read_only = dom::is_embed();
+                        u.dispatch(UiAction::LinkError(None));
+                        d.dispatch(Action::Load(Box::new(a)));
                     }
-                    _ => return,
-                };
-                e.prevent_default();
-                d.dispatch(action);
-            });
-            let doc = web_sys::window().and_then(|w| w.document());
-            if let Some(doc) = &doc {
-                let _ = doc.add_event_listener_with_callback("keydown", cb.as_ref().unchecked_ref());
-            }
-            move || {
-                if let Some(doc) = doc {
-                    let _ = doc.remove_event_listener_with_callback("keydown", cb.as_ref().unchecked_ref());
+                    Err(e) => {
+                        u.dispatch(UiAction::LinkError(Some(e)));
+                        // Put the link of what is on screen back.
+                        dom::flush_link();
+                    }
                 }
+            });
+            let w = dom::window();
+            let _ = w.add_event_listener_with_callback("hashchange", cb.as_ref().unchecked_ref());
+            move || {
+                let _ = w
+                    .remove_event_listener_with_callback("hashchange", cb.as_ref().unchecked_ref());
                 drop(cb);
             }
         });
     }
 
-    let step = {
-        let s = state.clone();
-        Callback::from(move |_| s.dispatch(Action::Step))
-    };
-    let back = {
-        let s = state.clone();
-        Callback::from(move |_| s.dispatch(Action::Back))
-    };
-    let reset = {
-        let s = state.clone();
-        Callback::from(move |_| s.dispatch(Action::Reset))
+    // Keyboard.
+    {
+        let d = state.dispatcher();
+        let u = ui.dispatcher();
+        use_effect_with((), move |_| {
+            use wasm_bindgen::closure::Closure;
+            let cb =
+                Closure::<dyn Fn(web_sys::KeyboardEvent)>::new(move |e: web_sys::KeyboardEvent| {
+                    on_key(&e, &d, &u)
+                });
+            let doc = dom::document();
+            let _ = doc.add_event_listener_with_callback("keydown", cb.as_ref().unchecked_ref());
+            move || {
+                let _ =
+                    doc.remove_event_listener_with_callback("keydown", cb.as_ref().unchecked_ref());
+                drop(cb);
+            }
+        });
+    }
+
+    // After every render: keep each thread's current line in view.
+    use_effect(|| {
+        dom::scroll_current_lines();
+    });
+
+    // Focus the help dialog's close button when it opens.
+    use_effect_with(ui.help, |open| {
+        if *open {
+            dom::focus("help-close");
+        }
+    });
+
+    let dispatch = |a: fn() -> Action| {
+        let s = state.dispatcher();
+        Callback::from(move |_: MouseEvent| s.dispatch(a()))
     };
     let step_thread = {
-        let s = state.clone();
+        let s = state.dispatcher();
         Callback::from(move |t: usize| s.dispatch(Action::StepThread(t)))
     };
+    let on_jump = {
+        let s = state.dispatcher();
+        Callback::from(move |n: usize| s.dispatch(Action::Jump(n)))
+    };
 
-    let m = &state.view.machine;
-    let last = state.view.last.as_ref();
-    let sc = &state.scenario;
-    let finished = m.runnable().is_empty();
-    html! {
-        <div class="app">
-            <header class="toolbar">
-                <h1 class="title">{ "mmrace" }</h1>
-                <span class="scenario-title">{ sc.title.clone() }</span>
-                <span class="kernel" title="kernel behaviour modelled">{ m.kernel().label() }</span>
-                <div class="controls" role="toolbar" aria-label="Stepping">
-                    <button id="reset" onclick={reset} disabled={state.cursor == 0}>{ "⏮ Reset" }</button>
-                    <button id="back" onclick={back} disabled={state.cursor == 0}>{ "◀ Back" }</button>
-                    <button id="step" onclick={step} disabled={finished && state.cursor >= state.schedule.len()}>{ "Step ▶" }</button>
-                    <span class="step-count" id="step-count">{ format!("step {} / {}", state.cursor, state.schedule.len()) }</span>
-                </div>
-            </header>
-            if let Some(e) = &state.error {
-                <div class="error" role="alert">{ e.clone() }</div>
+    let m = state.machine();
+    let v = &state.view;
+    let changed = Changed::of(m, v.last.as_ref());
+    let len = state.schedule.len();
+    let can_step = state.cursor < len || (!state.read_only && !m.runnable().is_empty());
+    let names: Rc<Vec<String>> = Rc::new(m.spec.threads.iter().map(|t| t.name.clone()).collect());
+    let violated = !v.violated_ids().is_empty();
+    let live = match &v.last {
+        Some(r) => format!(
+            "Step {} of {len}. T{} {}, {}: {}{}",
+            state.cursor,
+            r.thread,
+            m.thread_name(r.thread),
+            r.func,
+            r.explanation,
+            if r.violations.is_empty() {
+                String::new()
+            } else {
+                format!(" Invariant broken: {}.", r.violations.join(", "))
             }
-            <section class="narration" id="narration" aria-live="polite">
-                {
-                    match last {
-                        Some(r) => html! {
-                            <>
-                                <span class="who">{ format!("{} · {}", m.thread_name(r.thread), r.func) }</span>
-                                <span class="text">{ r.explanation.clone() }</span>
-                            </>
-                        },
-                        None => html! { <span class="text">{ sc.description.clone() }</span> },
-                    }
+        ),
+        None => format!("Step 0 of {len}. {}", state.scenario.title),
+    };
+    let look = format!("{}-{}-{}", ui.theme().name(), ui.presentation, names.len());
+
+    let mut root = classes!("app");
+    if ui.presentation {
+        root.push("presentation");
+    }
+    if ui.embed {
+        root.push("embed");
+    }
+    if violated {
+        root.push("violated");
+    }
+
+    html! {
+        <div class={root} data-cursor={state.cursor.to_string()}
+             data-state-hash={format!("{:016x}", m.state_hash())}>
+            { if ui.embed { embed_header(&state, &link) } else { header(&state, &ui, &link) } }
+            <div class="banners">
+            { for stored.as_ref().map(|s| html! {
+                <div class="banner loading-banner" role="status">{ format!("Loading the stored scenario {}…", s.id) }</div>
+            }) }
+            { for ui.link_error.as_ref().map(|e| {
+                let u = ui.dispatcher();
+                html! {
+                    <div class="banner error" id="link-error" role="alert">
+                        <strong>{ "This link could not be opened: " }</strong>{ format!("{e}.") }
+                        { " Showing the default scenario instead." }
+                        <button class="dismiss" onclick={Callback::from(move |_| u.dispatch(UiAction::LinkError(None)))}
+                                aria-label="Dismiss">{ "✕" }</button>
+                    </div>
                 }
-            </section>
-            <main class="panels">
-                { panels::threads(m, last, step_thread) }
-                <div class="column">
-                    { panels::vmas(m, last) }
-                    { panels::page_tables(m, last) }
-                </div>
-                <div class="column">
-                    { panels::locks(m) }
-                    { panels::tlbs(m, last) }
-                    { panels::folios(m, last) }
-                    { panels::invariants(m) }
+            }) }
+            { for state.error.as_ref().map(|e| {
+                let s = state.dispatcher();
+                html! {
+                    <div class="banner error" role="alert">{ e.clone() }
+                        <button class="dismiss" onclick={Callback::from(move |_| s.dispatch(Action::ClearError))} aria-label="Dismiss">{ "✕" }</button>
+                    </div>
+                }
+            }) }
+            { for ui.link_box.as_ref().map(|b| link_box(b, &ui)) }
+            </div>
+            { panels::narration(&state) }
+            <div id="live" class="sr-only" aria-live="polite" aria-atomic="true">{ live }</div>
+            <main class="main">
+                <Threads app={Rc::new((*state).clone())} on_step={step_thread} />
+                <div class="state">
+                    <div class="col col-mem">
+                        { panels::vmas(m, &changed) }
+                        <PageTables view={v.clone()} />
+                    </div>
+                    <div class="col col-locks">
+                        { panels::locks(m, &changed) }
+                        { panels::tlbs(m, &changed) }
+                    </div>
+                    <div class="col col-inv">
+                        { panels::invariants(m, v) }
+                        { panels::folios(m, &changed) }
+                    </div>
                 </div>
             </main>
+            <footer class="transport">
+                <div class="controls" role="toolbar" aria-label="Stepping">
+                    <button id="reset" onclick={dispatch(|| Action::Jump(0))} disabled={state.cursor == 0} title="Start (Home)">{ "⇤" }<span class="sr-only">{ "Start" }</span></button>
+                    <button id="back" onclick={dispatch(|| Action::Back)} disabled={state.cursor == 0} title="Back one step (← or PageUp)">{ "◀ Back" }</button>
+                    <button id="step" class="primary" onclick={dispatch(|| Action::Step)} disabled={!can_step} title="Step (→, Space or PageDown)">{ "Step ▶" }</button>
+                    <button id="end" onclick={dispatch(|| Action::Jump(usize::MAX))} disabled={state.cursor >= len} title="End of the loaded schedule (End)">{ "⇥" }<span class="sr-only">{ "End of schedule" }</span></button>
+                    <span class="sep" aria-hidden="true"></span>
+                    <button id="next-lock" onclick={dispatch(|| Action::NextLock)} title="Forward to the next step that takes, releases or waits for a lock (L)">{ "next lock ⟳" }</button>
+                    <button id="next-violation" onclick={dispatch(|| Action::NextViolation)} title="Forward to the next step that breaks an invariant (V)">{ "next violation ✗" }</button>
+                    { for (!state.read_only).then(|| html! {
+                        <button id="finish" onclick={dispatch(|| Action::Finish)} title="Run to the end of the schedule; past it, until every thread finished (F)">{ "run »" }</button>
+                    }) }
+                    <span class="sep" aria-hidden="true"></span>
+                    { jump_input(&state) }
+                    <span class="step-count" id="step-count">{ format!("step {} / {len}", state.cursor) }</span>
+                    <span class="notice" id="notice" role="status">{ state.notice.clone().unwrap_or_default() }</span>
+                </div>
+                <Timeline schedule={state.schedule.clone()} summary={state.summary.clone()} cursor={state.cursor}
+                          names={names.clone()} look={look} on_jump={on_jump} />
+            </footer>
+            { if ui.help { help(&ui) } else { html! {} } }
+        </div>
+    }
+}
+
+fn on_key(
+    e: &web_sys::KeyboardEvent,
+    d: &UseReducerDispatcher<AppState>,
+    u: &UseReducerDispatcher<Ui>,
+) {
+    if e.ctrl_key() || e.meta_key() || e.alt_key() {
+        return;
+    }
+    let target = e
+        .target()
+        .and_then(|t| t.dyn_into::<web_sys::Element>().ok());
+    let tag = target
+        .as_ref()
+        .map(|t| t.tag_name().to_ascii_uppercase())
+        .unwrap_or_default();
+    let key = e.key();
+    if matches!(tag.as_str(), "INPUT" | "SELECT" | "TEXTAREA") {
+        if key == "Escape" {
+            if let Some(el) = target.and_then(|t| t.dyn_into::<web_sys::HtmlElement>().ok()) {
+                let _ = el.blur();
+            }
+        }
+        return;
+    }
+    // A control focused from the keyboard keeps Space/Enter for itself.
+    let control_focus = target.as_ref().is_some_and(|t| {
+        t.matches("button, a, summary").unwrap_or(false)
+            && t.matches(":focus-visible").unwrap_or(false)
+    });
+    let act = |a: Action| d.dispatch(a);
+    match key.as_str() {
+        "ArrowRight" | "PageDown" | "n" => act(Action::Step),
+        " " if !control_focus => act(Action::Step),
+        "Enter" if !control_focus => act(Action::StepSelected),
+        "ArrowLeft" | "PageUp" | "b" => act(Action::Back),
+        "Home" => act(Action::Jump(0)),
+        "End" => act(Action::Jump(usize::MAX)),
+        "l" | "L" => act(Action::NextLock),
+        "v" | "V" => act(Action::NextViolation),
+        "f" | "F" => act(Action::Finish),
+        "g" | "G" => dom::focus("jump"),
+        "p" | "P" => u.dispatch(UiAction::TogglePresentation),
+        "t" | "T" => u.dispatch(UiAction::CycleTheme),
+        "?" => u.dispatch(UiAction::ToggleHelp),
+        "c" | "C" => copy_link(u),
+        "Escape" => {
+            u.dispatch(UiAction::Escape);
+            act(Action::ClearNotice);
+        }
+        k if k.len() == 1 && k.as_bytes()[0].is_ascii_digit() => {
+            act(Action::Select((k.as_bytes()[0] - b'0') as usize))
+        }
+        _ => return,
+    }
+    e.prevent_default();
+}
+
+/// Copy the link of what is on screen (and bring the address bar up to date).
+fn copy_link(u: &UseReducerDispatcher<Ui>) {
+    dom::flush_link();
+    let url = dom::url_with_hash(&dom::current_link());
+    let u2 = u.clone();
+    let shown = url.clone();
+    u.dispatch(UiAction::ShowLink(LinkBox {
+        url: url.clone(),
+        copied: None,
+    }));
+    dom::copy_text(&url, move |ok| {
+        u2.dispatch(UiAction::ShowLink(LinkBox {
+            url: shown,
+            copied: Some(ok),
+        }));
+    });
+}
+
+fn scenario_picker(state: &UseReducerHandle<AppState>) -> Html {
+    let onchange = {
+        let s = state.dispatcher();
+        Callback::from(move |e: Event| {
+            let Some(sel) = e
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::HtmlSelectElement>().ok())
+            else {
+                return;
+            };
+            let path = sel.value();
+            if path.is_empty() {
+                return;
+            }
+            s.dispatch(match AppState::from_library(&path, None) {
+                Ok(a) => Action::Load(Box::new(a)),
+                Err(e) => Action::ShowError(e),
+            });
+        })
+    };
+    let current = state.source.unwrap_or("");
+    LIBRARY.with(|lib| {
+        html! {
+            <label class="picker">
+                <span class="sr-only">{ "Scenario" }</span>
+                <select id="scenario" {onchange} title="The shipped scenarios">
+                    { for state.source.is_none().then(|| html! { <option value="" selected=true>{ format!("(from link) {}", state.scenario.title) }</option> }) }
+                    { for GROUPS.iter().map(|g| html! {
+                        <optgroup label={*g}>
+                            { for lib.iter().filter(|e| e.group == *g).map(|e| html! {
+                                <option value={e.path} selected={e.path == current}
+                                        title={format!("{} — schedules: {}", e.path, e.schedules.join(", "))}>{ e.title.clone() }</option>
+                            }) }
+                        </optgroup>
+                    }) }
+                </select>
+            </label>
+        }
+    })
+}
+
+fn schedule_picker(state: &UseReducerHandle<AppState>) -> Html {
+    let onchange = {
+        let s = state.clone();
+        Callback::from(move |e: Event| {
+            let Some(sel) = e
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::HtmlSelectElement>().ok())
+            else {
+                return;
+            };
+            let name = sel.value();
+            let name = (!name.is_empty()).then_some(name);
+            s.dispatch(match s.with_schedule(name.as_deref()) {
+                Ok(a) => Action::Load(Box::new(a)),
+                Err(e) => Action::ShowError(e),
+            });
+        })
+    };
+    let current = state.named.as_ref().map(|n| n.name.as_str());
+    let follows = state.named_prefix == state.schedule.len();
+    html! {
+        <label class="picker">
+            <span class="sr-only">{ "Schedule" }</span>
+            <select id="schedule" {onchange} title="The scenario's named schedules (loading one starts at step 0)">
+                <option value="" selected={current.is_none()}>{ "free: you schedule" }</option>
+                { for state.scenario.schedules.iter().map(|s| {
+                    let label = if current == Some(s.name.as_str()) && !follows {
+                        format!("{} (modified)", s.name)
+                    } else {
+                        s.name.clone()
+                    };
+                    html! { <option value={s.name.clone()} selected={current == Some(s.name.as_str())} title={s.description.clone()}>{ label }</option> }
+                }) }
+            </select>
+        </label>
+    }
+}
+
+fn header(state: &UseReducerHandle<AppState>, ui: &UseReducerHandle<Ui>, _link: &str) -> Html {
+    let u = ui.dispatcher();
+    let copy = {
+        let u = u.clone();
+        Callback::from(move |_| copy_link(&u))
+    };
+    let theme = {
+        let u = u.clone();
+        Callback::from(move |_| u.dispatch(UiAction::CycleTheme))
+    };
+    let present = {
+        let u = u.clone();
+        Callback::from(move |_| u.dispatch(UiAction::TogglePresentation))
+    };
+    let help = Callback::from(move |_| u.dispatch(UiAction::ToggleHelp));
+    html! {
+        <header class="toolbar">
+            <span class="brand" title="step through Linux mm races">{ "mmrace" }</span>
+            { scenario_picker(state) }
+            { schedule_picker(state) }
+            { panels::kernel_badges(state.machine().kernel()) }
+            <span class="spacer"></span>
+            <button id="copy-link" onclick={copy} title="Copy a link to exactly this step (C)">{ "Copy link" }</button>
+            <button id="theme" onclick={theme} title="Theme: auto (system) → light → dark → high contrast (T)">{ format!("◐ {}", ui.theme.name()) }</button>
+            <button id="present" onclick={present} title="Presentation mode (P; Esc leaves)">{ "▣ Present" }</button>
+            <button id="help-button" onclick={help} title="Keyboard shortcuts (?)" aria-label="Keyboard shortcuts">{ "?" }</button>
+        </header>
+    }
+}
+
+fn embed_header(state: &UseReducerHandle<AppState>, link: &str) -> Html {
+    html! {
+        <header class="toolbar embed-bar">
+            <span class="brand">{ "mmrace" }</span>
+            <strong class="scenario-title">{ state.scenario.title.clone() }</strong>
+            { panels::kernel_badges(state.machine().kernel()) }
+            <span class="spacer"></span>
+            <a id="open-full" href={dom::full_app_url(link)} target="_blank" rel="noopener">{ "Open in mmrace ↗" }</a>
+        </header>
+    }
+}
+
+fn link_box(b: &LinkBox, ui: &UseReducerHandle<Ui>) -> Html {
+    let u = ui.dispatcher();
+    let close = Callback::from(move |_| u.dispatch(UiAction::CloseLink));
+    let msg = match b.copied {
+        Some(true) => "Link copied to the clipboard.",
+        Some(false) => "Copying is not allowed here: select the link and copy it.",
+        None => "Copying…",
+    };
+    let onfocus = Callback::from(|e: FocusEvent| {
+        if let Some(i) = e
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+        {
+            i.select();
+        }
+    });
+    html! {
+        <div class="banner link-box" id="link-box" role="status">
+            <span class="msg">{ msg }</span>
+            <input id="link-url" type="text" readonly=true value={b.url.clone()} {onfocus}
+                   aria-label="Link to this step" size="40" />
+            <span class="dim">{ format!("{} characters", b.url.len()) }</span>
+            <button class="dismiss" onclick={close} aria-label="Close">{ "✕" }</button>
+        </div>
+    }
+}
+
+fn jump_input(state: &UseReducerHandle<AppState>) -> Html {
+    let go = {
+        let s = state.dispatcher();
+        move |input: &web_sys::HtmlInputElement| {
+            if let Ok(n) = input.value().trim().parse::<usize>() {
+                s.dispatch(Action::Jump(n));
+            }
+        }
+    };
+    let onchange = {
+        let go = go.clone();
+        Callback::from(move |e: Event| {
+            if let Some(i) = e
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+            {
+                go(&i);
+            }
+        })
+    };
+    let onkeydown = Callback::from(move |e: KeyboardEvent| {
+        if e.key() == "Enter" {
+            if let Some(i) = e
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+            {
+                go(&i);
+            }
+        }
+    });
+    html! {
+        <label class="jump" title="Jump to step N (G)">
+            { "jump to " }
+            <input id="jump" type="number" min="0" max={state.schedule.len().to_string()}
+                   value={state.cursor.to_string()} {onchange} {onkeydown} />
+        </label>
+    }
+}
+
+fn help(ui: &UseReducerHandle<Ui>) -> Html {
+    let u = ui.dispatcher();
+    let close = Callback::from(move |_| u.dispatch(UiAction::ToggleHelp));
+    let keys: &[(&str, &str)] = &[
+        ("→  Space  PageDown  N", "step: the next step of the schedule; past its end the selected thread (or the first runnable)"),
+        ("←  PageUp  B", "back one step"),
+        ("Home / End", "start / end of the loaded schedule"),
+        ("0 – 7", "select a thread"),
+        ("Enter", "step the selected thread (you become the scheduler)"),
+        ("L", "forward to the next lock event"),
+        ("V", "forward to the next invariant violation"),
+        ("F", "run: to the end of the schedule, then until every thread finished"),
+        ("G", "jump to step N"),
+        ("C", "copy a link to this exact step"),
+        ("P", "presentation mode (large type, high contrast; Esc leaves)"),
+        ("T", "theme: auto → light → dark → high contrast"),
+        ("?", "this help"),
+        ("Esc", "close help / leave presentation mode"),
+        ("click a thread", "step it; a blocked thread says what it waits for"),
+        ("click / drag the timeline", "jump; ↑/↓ on the focused timeline jump 10 steps"),
+    ];
+    html! {
+        <div class="overlay" role="presentation">
+            <div class="help" id="help" role="dialog" aria-modal="true" aria-labelledby="help-title">
+                <h2 id="help-title">{ "Keyboard shortcuts" }</h2>
+                <table>
+                    <tbody>
+                    { for keys.iter().map(|(k, what)| html! {
+                        <tr><th scope="row"><kbd>{ *k }</kbd></th><td>{ *what }</td></tr>
+                    }) }
+                    </tbody>
+                </table>
+                <p class="dim">{ "Steps count from 1: “step 5” is the state after the fifth atomic action. Every PTE bit is shown as text and colour; raw values are the real x86-64 encodings." }</p>
+                <button id="help-close" onclick={close}>{ "Close" }</button>
+            </div>
         </div>
     }
 }

@@ -2,13 +2,24 @@
 //!
 //! The UI is a pure function of (scenario, schedule, cursor): [`state::App`] is a reducer
 //! over [`state::Action`]s, and every panel renders the machine obtained by replaying the
-//! schedule up to the cursor. Stepping back is just a smaller cursor.
+//! schedule up to the cursor. Stepping back is just a smaller cursor. The URL fragment always
+//! holds a self-contained link (`sim_core::link`) to what is on screen.
 
 #[cfg(target_arch = "wasm32")]
 mod app;
 #[cfg(target_arch = "wasm32")]
+mod dom;
+#[cfg(target_arch = "wasm32")]
 mod panels;
+// Natively only the tests use these (the UI that calls them is wasm-only).
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+mod runs;
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 mod state;
+#[cfg(target_arch = "wasm32")]
+mod tables;
+#[cfg(target_arch = "wasm32")]
+mod timeline;
 
 #[cfg(target_arch = "wasm32")]
 fn main() {
@@ -16,8 +27,7 @@ fn main() {
 }
 
 /// The frontend only runs in the browser; natively there is nothing to do (this keeps
-/// `cargo build --workspace` and clippy happy on the host).
+/// `cargo build --workspace` and clippy happy on the host; the state and the row grouping are
+/// tested natively).
 #[cfg(not(target_arch = "wasm32"))]
-fn main() {
-    let _ = state::App::default_scenario();
-}
+fn main() {}

@@ -1,68 +1,136 @@
-//! The panels: each a pure function of the machine (and the last step's record, for
-//! highlighting what changed).
+//! The panels: each a pure function of the view (the machine on screen and the record of the
+//! step that led to it, for highlighting what changed). Colour is never the only signal:
+//! every state also reads as text.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
 
-use sim_core::flags::decode_vm_flags;
+use sim_core::flags::{decode_vm_flags, VM_EXEC, VM_READ, VM_WRITE};
 use sim_core::invariants;
 use sim_core::machine::Status;
 use sim_core::ops::listing;
 use sim_core::pte::{self, Level};
-use sim_core::record::{Change, StepRecord};
-use sim_core::pte::PMD_SHIFT;
-use sim_core::state::LockId;
-use sim_core::Machine;
+use sim_core::record::{Change, LineRef, LockEvent, StepRecord, When};
+use sim_core::state::{LockId, RwMode, TlbEntry};
+use sim_core::{Kernel, Machine};
 use yew::prelude::*;
 
-/// What changed in the last step, as sets the panels can test.
+use crate::state::{App as AppState, View};
+
+// ------------------------------------------------------------------------------ what changed
+
+/// What changed in the last step, with old values, as maps the panels can test.
 #[derive(Default)]
-struct Changed {
-    ptes: BTreeSet<(u64, u16)>,
-    pmds: BTreeSet<u64>,
-    vm_flags: BTreeSet<u32>,
-    vm_page_prot: BTreeSet<u32>,
-    tlb: BTreeSet<(usize, u64)>,
-    folios: BTreeSet<u64>,
+pub struct Changed {
+    pub ptes: BTreeMap<(u64, u16), u64>,
+    pub filled: BTreeSet<u64>,
+    pub pmds: BTreeMap<u64, u64>,
+    pub vm_flags: BTreeMap<u32, u64>,
+    pub vm_page_prot: BTreeMap<u32, u64>,
+    pub vma_bounds: BTreeSet<u32>,
+    pub tlb: BTreeMap<(usize, u64), Option<TlbEntry>>,
+    /// Folio field changes by the pfn they name (head or subpage).
+    pub folios: BTreeMap<u64, Vec<&'static str>>,
+    pub locks: BTreeMap<LockId, Vec<String>>,
+    pub counters: BTreeSet<&'static str>,
 }
 
-fn changed(last: Option<&StepRecord>) -> Changed {
-    let mut c = Changed::default();
-    if let Some(r) = last {
+impl Changed {
+    pub fn of(m: &Machine, last: Option<&StepRecord>) -> Changed {
+        let mut c = Changed::default();
+        let Some(r) = last else { return c };
         for ch in &r.changes {
             match ch {
                 Change::Pte {
-                    table_pfn, index, ..
+                    table_pfn,
+                    index,
+                    old,
+                    ..
                 } => {
-                    c.ptes.insert((*table_pfn, *index));
+                    c.ptes.entry((*table_pfn, *index)).or_insert(*old);
                 }
-                Change::TableFilled { table_pfn, entries } => {
-                    for i in 0..*entries {
-                        c.ptes.insert((*table_pfn, i));
-                    }
+                Change::TableFilled { table_pfn, .. } => {
+                    c.filled.insert(*table_pfn);
                 }
-                Change::Pmd { addr, .. } => {
-                    c.pmds.insert(*addr);
+                Change::Pmd { addr, old, .. } => {
+                    c.pmds.entry(*addr).or_insert(*old);
                 }
-                Change::VmFlags { vma, .. } => {
-                    c.vm_flags.insert(*vma);
+                Change::VmFlags { vma, old, .. } => {
+                    c.vm_flags.entry(*vma).or_insert(*old);
                 }
-                Change::VmPageProt { vma, .. } => {
-                    c.vm_page_prot.insert(*vma);
+                Change::VmPageProt { vma, old, .. } => {
+                    c.vm_page_prot.entry(*vma).or_insert(*old);
                 }
                 Change::VmaBounds { vma, .. } => {
-                    c.vm_flags.insert(*vma);
+                    c.vma_bounds.insert(*vma);
                 }
-                Change::Tlb { cpu, vaddr, .. } => {
-                    c.tlb.insert((*cpu, *vaddr));
+                Change::Tlb {
+                    cpu, vaddr, old, ..
+                } => {
+                    c.tlb.entry((*cpu, *vaddr)).or_insert(*old);
                 }
-                Change::Folio { pfn, .. } | Change::Data { pfn, .. } => {
-                    c.folios.insert(*pfn);
+                Change::Folio { pfn, field, .. } => {
+                    c.folios.entry(*pfn).or_default().push(field);
                 }
-                Change::Counter { .. } => {}
+                Change::Data { pfn, .. } => {
+                    c.folios.entry(*pfn).or_default().push("data");
+                }
+                Change::Counter { name, .. } => {
+                    c.counters.insert(name);
+                }
             }
         }
+        for e in &r.locks {
+            let (lock, text) = lock_event_text(m, e);
+            c.locks.entry(lock).or_default().push(text);
+        }
+        c
     }
-    c
+
+    pub fn pte(&self, table: u64, idx: u16) -> bool {
+        self.filled.contains(&table) || self.ptes.contains_key(&(table, idx))
+    }
+
+    fn folio(&self, head: u64, n: u64) -> Vec<&'static str> {
+        self.folios
+            .range(head..head + n)
+            .flat_map(|(_, v)| v.iter().copied())
+            .collect()
+    }
+}
+
+fn lock_event_text(m: &Machine, e: &LockEvent) -> (LockId, String) {
+    let name = |t: usize| m.thread_name(t).to_string();
+    let mode = |md: &Option<RwMode>| match md {
+        Some(RwMode::Read) => " (read)",
+        Some(RwMode::Write) => " (write)",
+        None => "",
+    };
+    match e {
+        LockEvent::Acquired {
+            thread,
+            lock,
+            mode: md,
+        } => (*lock, format!("{} acquired{}", name(*thread), mode(md))),
+        LockEvent::Released { thread, lock } => (*lock, format!("{} released", name(*thread))),
+        LockEvent::Waiting {
+            thread,
+            lock,
+            mode: md,
+        } => (
+            *lock,
+            format!("{} queued and sleeps{}", name(*thread), mode(md)),
+        ),
+        LockEvent::Woken { thread, lock } => (*lock, format!("{} woken", name(*thread))),
+        LockEvent::TryFailed { thread, lock } => {
+            (*lock, format!("{}'s trylock failed", name(*thread)))
+        }
+    }
+}
+
+fn lock_event_sentence(m: &Machine, e: &LockEvent) -> String {
+    let (lock, text) = lock_event_text(m, e);
+    format!("{} — {text}", lock.name())
 }
 
 fn cls(base: &'static str, on: bool) -> Classes {
@@ -73,13 +141,43 @@ fn cls(base: &'static str, on: bool) -> Classes {
     }
 }
 
+/// A thread's name without a leading `T<n> ` (scenarios often name threads that way).
+pub fn short_name(name: &str, t: usize) -> &str {
+    name.strip_prefix(&format!("T{t} ")).unwrap_or(name)
+}
+
+/// `T<n> <name>`, as every panel names a thread.
+pub fn tname(m: &Machine, t: usize) -> String {
+    format!("T{t} {}", short_name(m.thread_name(t), t))
+}
+
+/// The per-thread colour class (lanes, headers); always paired with the thread's name.
+pub fn tclass(t: usize) -> String {
+    format!("t{}", t % 8)
+}
+
+fn hexs(v: u64) -> String {
+    format!("{v:#x}")
+}
+
+fn size_text(bytes: u64) -> String {
+    if bytes >= 1 << 20 && bytes % (1 << 20) == 0 {
+        format!("{} MiB", bytes >> 20)
+    } else if bytes >= 1 << 10 && bytes % (1 << 10) == 0 {
+        format!("{} KiB", bytes >> 10)
+    } else {
+        format!("{bytes} B")
+    }
+}
+
 /// The bit chips of a leaf entry (text and colour: colour is never the only signal).
-fn chips(raw: u64, level: Level) -> Html {
+pub fn chips(raw: u64, level: Level) -> Html {
     html! {
         <span class="chips">
             { for pte::leaf_chips(raw, level).into_iter().map(|c| html! {
                 <span class={classes!("chip", if c.on { "on" } else { "off" })}
-                      data-bit={c.label} data-on={c.on.to_string()} title={c.name}>
+                      data-bit={c.label} data-on={c.on.to_string()}
+                      title={format!("{} = {}", c.name, u8::from(c.on))}>
                     { c.label }
                 </span>
             }) }
@@ -87,7 +185,8 @@ fn chips(raw: u64, level: Level) -> Html {
     }
 }
 
-fn entry_detail(raw: u64, level: Level) -> Html {
+/// Decoded form of an entry: chips + pfn for leaves, a description otherwise.
+pub fn entry_detail(raw: u64, level: Level) -> Html {
     match pte::classify(raw, level) {
         pte::EntryKind::Present | pte::EntryKind::ProtNone | pte::EntryKind::InvalidatedHuge => {
             let pfn = if level == Level::Pmd {
@@ -95,143 +194,416 @@ fn entry_detail(raw: u64, level: Level) -> Html {
             } else {
                 pte::pte_pfn(raw)
             };
-            html! { <>{ chips(raw, level) }<span class="pfn">{ format!("pfn {pfn:#x}") }</span></> }
+            let kind = match pte::classify(raw, level) {
+                pte::EntryKind::ProtNone => Some("PROT_NONE"),
+                pte::EntryKind::InvalidatedHuge => Some("invalidated huge"),
+                _ => None,
+            };
+            html! {
+                <>
+                    { chips(raw, level) }
+                    <span class="pfn">{ format!("pfn {pfn:#x}") }</span>
+                    { for kind.map(|k| html! { <span class="kind-tag">{ k }</span> }) }
+                </>
+            }
         }
+        pte::EntryKind::Migration(e) => html! {
+            <span class={classes!("desc", "migration", format!("mig-{}", e.kind.name()))}>
+                { pte::describe(raw, level) }
+            </span>
+        },
+        pte::EntryKind::None => html! { <span class="desc none">{ "none" }</span> },
         _ => html! { <span class="desc">{ pte::describe(raw, level) }</span> },
     }
 }
 
-pub fn threads(m: &Machine, last: Option<&StepRecord>, on_step: Callback<usize>) -> Html {
+/// The kernel as shown everywhere: the version and every what-if, labelled hypothetical.
+pub fn kernel_badges(k: &Kernel) -> Html {
     html! {
-        <section class="panel threads" aria-label="Threads">
-            { for (0..m.threads.len()).map(|t| thread(m, t, last, on_step.clone())) }
+        <span class="kernel-badges">
+            <span class="kernel" title="the kernel behaviour modelled">{ format!("Linux {}", k.version.name()) }</span>
+            { for k.what_if.iter().map(|w| html! {
+                <span class="hypothetical" title={w.describe()}>
+                    <strong>{ "HYPOTHETICAL " }</strong>
+                    { format!("({}) {}", w.letter(), w.id()) }
+                    <span class="sr-only">{ format!(": {}", w.describe()) }</span>
+                </span>
+            }) }
+        </span>
+    }
+}
+
+// ------------------------------------------------------------------------------ narration
+
+pub fn narration(app: &AppState) -> Html {
+    let v = &app.view;
+    let m = &v.machine;
+    let sc = &app.scenario;
+    let len = app.schedule.len();
+    let stepno = if app.cursor == 0 {
+        format!("Step 0 / {len}")
+    } else {
+        format!("Step {} / {len}", app.cursor)
+    };
+    let body = match &v.last {
+        Some(r) => html! {
+            <>
+                <div class="step-line">
+                    <span class="stepno">{ stepno }</span>
+                    <span class={classes!("who", tclass(r.thread))}>{ tname(m, r.thread) }</span>
+                    <code class="fn">{ r.func }</code>
+                    <span class="file">{ r.file }</span>
+                    { for (!r.violations.is_empty()).then(|| html! {
+                        <span class="broke">{ format!("✗ breaks: {}", r.violations.join(", ")) }</span>
+                    }) }
+                    <span class="scenario-title aside" title={sc.title.clone()}>{ sc.title.clone() }</span>
+                    <span class="narr-kernel">{ kernel_badges(m.kernel()) }</span>
+                </div>
+                <p class="explain" id="explanation">{ r.explanation.clone() }</p>
+            </>
+        },
+        None => html! {
+            <>
+                <div class="step-line">
+                    <span class="stepno">{ stepno }</span>
+                    <strong class="scenario-title">{ sc.title.clone() }</strong>
+                    <span class="narr-kernel">{ kernel_badges(m.kernel()) }</span>
+                </div>
+                <p class="explain" id="explanation">
+                    { sc.description.clone() }
+                    { for app.named.as_ref().and_then(|n| sc.schedule(&n.name)).filter(|s| !s.description.is_empty()).map(|s| html! {
+                        <span class="sched-desc">{ format!(" Schedule “{}”: {}", s.name, s.description) }</span>
+                    }) }
+                </p>
+                { for m.kernel().what_if.iter().map(|w| html! {
+                    <p class="hyp-note"><strong>{ "Hypothetical kernel: " }</strong>{ format!("{} — no real kernel behaves like this.", w.describe().trim_start_matches("hypothetical: ")) }</p>
+                }) }
+            </>
+        },
+    };
+    let note = app.note().map(|n| {
+        html! { <p class="note" id="note"><span class="note-label">{ "Note " }</span>{ n.to_string() }</p> }
+    });
+    html! {
+        <section class="narration" id="narration" aria-label="Narration">
+            { body }
+            { for note }
+            { changes_list(m, v.last.as_ref()) }
         </section>
     }
 }
 
-fn thread(m: &Machine, t: usize, last: Option<&StepRecord>, on_step: Callback<usize>) -> Html {
+/// The last step's diff in words (for the exact reader; hidden in presentation mode).
+fn changes_list(m: &Machine, last: Option<&StepRecord>) -> Html {
+    let Some(r) = last else { return html! {} };
+    let mut items: Vec<String> = Vec::new();
+    let mut filled = false;
+    for ch in &r.changes {
+        let s = match ch {
+            Change::VmFlags { vma, old, new } => {
+                format!("vma#{vma}.vm_flags {old:#x} → {new:#x}")
+            }
+            Change::VmPageProt { vma, old, new } => {
+                format!(
+                    "vma#{vma}.vm_page_prot {} → {}",
+                    pte::hex(*old),
+                    pte::hex(*new)
+                )
+            }
+            Change::VmaBounds { vma, start, end } => format!("vma#{vma} = {start:#x}–{end:#x}"),
+            Change::Pmd { addr, old, new } => {
+                format!("PMD {addr:#x}: {} → {}", pte::hex(*old), pte::hex(*new))
+            }
+            Change::Pte { addr, old, new, .. } => {
+                if filled {
+                    continue;
+                }
+                format!("PTE {addr:#x}: {} → {}", pte::hex(*old), pte::hex(*new))
+            }
+            Change::TableFilled { table_pfn, entries } => {
+                filled = true;
+                format!("PTE table pfn {table_pfn:#x} filled: {entries} entries")
+            }
+            Change::Tlb {
+                cpu,
+                vaddr,
+                old,
+                new,
+            } => match (old, new) {
+                (Some(_), None) => format!("CPU {cpu} TLB {vaddr:#x} flushed"),
+                (None, Some(e)) => format!(
+                    "CPU {cpu} TLB {vaddr:#x} → pfn {:#x} cached{}",
+                    e.pfn,
+                    if e.writable { " writable" } else { "" }
+                ),
+                _ => format!("CPU {cpu} TLB {vaddr:#x} updated"),
+            },
+            Change::Folio {
+                pfn,
+                field,
+                old,
+                new,
+            } => format!("folio {pfn:#x}.{field} {old} → {new}"),
+            Change::Data { pfn, old, new } => format!("page {pfn:#x} data {old:#x} → {new:#x}"),
+            Change::Counter { name, old, new } => format!("{name} {old} → {new}"),
+        };
+        items.push(s);
+    }
+    items.extend(r.locks.iter().map(|e| lock_event_sentence(m, e)));
+    if items.is_empty() {
+        return html! { <div class="changes empty">{ "No shared state changed in this step." }</div> };
+    }
+    let more = items.len().saturating_sub(8);
+    html! {
+        <ul class="changes" aria-label="Changed in this step">
+            { for items.iter().take(8).map(|s| html! { <li>{ s.clone() }</li> }) }
+            { for (more > 0).then(|| html! { <li>{ format!("+{more} more") }</li> }) }
+        </ul>
+    }
+}
+
+// ------------------------------------------------------------------------------ threads
+
+#[derive(Properties, PartialEq)]
+pub struct ThreadsProps {
+    pub app: Rc<AppState>,
+    pub on_step: Callback<usize>,
+}
+
+#[function_component(Threads)]
+pub fn threads(p: &ThreadsProps) -> Html {
+    let app = &p.app;
+    let m = app.machine();
+    let n = m.threads.len();
+    let next = app.schedule.get(app.cursor).copied();
+    html! {
+        <section class={classes!("panel", "threads", format!("n{n}"))} aria-label="Threads">
+            { for (0..n).map(|t| thread(app, t, next, p.on_step.clone())) }
+        </section>
+    }
+}
+
+fn thread(app: &AppState, t: usize, next: Option<usize>, on_step: Callback<usize>) -> Html {
+    let m = app.machine();
+    let last = app.view.last.as_ref();
     let spec = &m.spec.threads[t];
     let th = &m.threads[t];
     let status = m.status(t);
-    let (chip, chip_class) = match &status {
-        Status::Runnable => ("runnable".to_string(), "runnable"),
-        Status::Blocked { reason, .. } => (format!("blocked: {reason}"), "blocked"),
-        Status::Done => ("done".to_string(), "done"),
-        Status::Killed { code, .. } => (format!("SIGSEGV ({code})"), "killed"),
+    let (state, chip, reason) = match &status {
+        Status::Runnable => ("runnable", "▶ runnable".to_string(), None),
+        Status::Blocked { reason, .. } => {
+            ("blocked", "⏸ blocked".to_string(), Some(reason.clone()))
+        }
+        Status::Done => ("done", "✓ done".to_string(), None),
+        Status::Killed { addr, code } => (
+            "killed",
+            "✗ SIGSEGV".to_string(),
+            Some(format!("killed by SIGSEGV ({code}) at {addr:#x}")),
+        ),
     };
-    let runnable = matches!(status, Status::Runnable);
-    let pos = m.position(t);
-    let op_index = th.op_index.min(spec.ops.len().saturating_sub(1));
-    let current_op = spec.ops.get(op_index);
+    let runnable = state == "runnable";
     let just_ran = last.is_some_and(|r| r.thread == t);
-    let onclick = {
-        let cb = on_step.clone();
-        Callback::from(move |_| cb.emit(t))
+    let selected = app.selected == Some(t);
+    let is_next = next == Some(t);
+    let onclick = Callback::from(move |_| on_step.emit(t));
+    let title = match (&status, reason.as_ref()) {
+        (Status::Runnable, _) => format!("Step {} (T{t})", spec.name),
+        (_, Some(r)) => format!("{} cannot step: {r}", spec.name),
+        _ => format!("{} has finished", spec.name),
     };
-    let listing_html = match current_op {
-        Some(op) if !matches!(status, Status::Done) => {
+    let pos = m.position(t);
+    let k = m.kernel();
+    let code = match spec.ops.get(th.op_index) {
+        Some(op) if !matches!(status, Status::Done | Status::Killed { .. }) => {
             let lst = op.listing();
-            let here: BTreeSet<u16> = pos.iter().filter(|p| p.listing == lst).map(|p| p.line).collect();
-            let nested: Vec<_> = pos.iter().filter(|p| p.listing != lst).collect();
-            let k = m.kernel();
-            html! {
-                <>
-                <ol class="listing">
-                    { for listing(lst).iter().enumerate().filter(|(_, l)| l.when.applies(k)).map(|(i, l)| {
-                        let cur = here.contains(&(i as u16)) || (th.op.is_none() && i == 0 && th.op_index < spec.ops.len());
-                        let ran = just_ran && last.is_some_and(|r| r.line.listing == lst && r.line.line == i as u16);
-                        let mut c = classes!("line", format!("indent-{}", l.indent));
-                        if cur { c.push("current"); }
-                        if ran { c.push("ran"); }
-                        html! {
-                            <li class={c} title={format!("{} ({})", l.func, l.file)} aria-current={if cur { "step" } else { "false" }}>
-                                <span class="marker">{ if cur { "▶" } else { "" } }</span>
-                                <code>{ l.text }</code>
-                            </li>
-                        }
-                    }) }
-                </ol>
-                { for nested.iter().map(|p| {
-                    let l = p.info();
-                    html! { <div class="nested">{ format!("↳ in {} ({}): ", l.func, l.file) }<code>{ l.text }</code></div> }
-                }) }
-                </>
-            }
+            let ran = last.filter(|r| r.thread == t).map(|r| r.line);
+            // Not started: the operation's first line is next.
+            let frames: Vec<LineRef> = if pos.is_empty() {
+                listing(lst)
+                    .iter()
+                    .position(|l| l.when.applies(k))
+                    .map(|i| {
+                        vec![LineRef {
+                            listing: lst,
+                            line: i as u16,
+                        }]
+                    })
+                    .unwrap_or_default()
+            } else {
+                pos.clone()
+            };
+            html! { <div class="code" tabindex="0" aria-label={format!("T{t} pseudo-code")}>{ frame(k, &frames, 0, lst, ran) }</div> }
         }
         _ => html! {},
     };
-    let func = pos
-        .last()
-        .map(|p| {
-            let l = p.info();
-            format!("{} — {}", l.func, l.file)
-        })
-        .unwrap_or_default();
+    let wherefn = pos.last().map(|p| {
+        let l = p.info();
+        html! { <div class="where"><code class="fn">{ l.func }</code><span class="file">{ l.file }</span></div> }
+    });
+    let mut classes = classes!("thread", tclass(t), format!("st-{state}"));
+    if just_ran {
+        classes.push("just-ran");
+    }
+    if selected {
+        classes.push("selected");
+    }
     html! {
-        <article class={classes!("thread", if just_ran { "just-ran" } else { "" })} data-thread={t.to_string()}>
-            <header>
-                <button class="thread-step" onclick={onclick} disabled={!runnable}
-                        title={if runnable { "Step this thread".to_string() } else { chip.clone() }}>
-                    { format!("{} ▶", spec.name) }
-                </button>
+        <article class={classes} data-thread={t.to_string()} data-status={state}>
+            <button class="thread-head" onclick={onclick} aria-disabled={(!runnable).to_string()}
+                    title={title.clone()} aria-label={title}>
+                <span class="tid">{ format!("T{t}") }</span>
+                <span class="tname">{ short_name(&spec.name, t).to_string() }</span>
                 <span class="cpu">{ format!("CPU {}", spec.cpu) }</span>
-                <span class={classes!("status", chip_class)} data-status={chip_class}>{ chip }</span>
-            </header>
-            <div class="ops">
-                { for spec.ops.iter().enumerate().map(|(i, op)| html! {
-                    <div class={classes!("op", if i == th.op_index { "active" } else if i < th.op_index { "finished" } else { "" })}>
-                        <code>{ op.label() }</code>
-                        { th.results.get(i).map(|r| html! { <span class="result">{ format!(" = {r}") }</span> }).unwrap_or_default() }
-                    </div>
+                <span class={classes!("status", state)}>{ chip }</span>
+                { for is_next.then(|| html! { <span class="next-badge" title="the loaded schedule steps this thread next">{ "next" }</span> }) }
+            </button>
+            { for reason.map(|r| html! { <div class={classes!("reason", state)} role="note">{ r }</div> }) }
+            <ol class="ops">
+                { for spec.ops.iter().enumerate().map(|(i, op)| {
+                    let st = if i < th.op_index { "finished" } else if i == th.op_index && state != "done" && state != "killed" { "active" } else { "pending" };
+                    html! {
+                        <li class={classes!("op", st)}>
+                            <code>{ op.label() }</code>
+                            { for th.results.get(i).map(|r| html! { <span class="result">{ format!(" = {r}") }</span> }) }
+                        </li>
+                    }
                 }) }
-            </div>
-            <div class="func">{ func }</div>
-            { listing_html }
+            </ol>
+            { for wherefn }
+            { code }
         </article>
     }
 }
 
-pub fn vmas(m: &Machine, last: Option<&StepRecord>) -> Html {
-    let c = changed(last);
+/// One listing frame with the current line marked; deeper frames nest below their caller.
+fn frame(
+    k: &Kernel,
+    frames: &[LineRef],
+    depth: usize,
+    lst: sim_core::record::Listing,
+    ran: Option<LineRef>,
+) -> Html {
+    let here = frames
+        .get(depth)
+        .filter(|f| f.listing == lst)
+        .map(|f| f.line);
+    let innermost = depth + 1 >= frames.len();
+    html! {
+        <ol class="listing">
+            { for listing(lst).iter().enumerate().filter(|(_, l)| l.when.applies(k)).map(|(i, l)| {
+                let i = i as u16;
+                let cur = here == Some(i);
+                let was = ran.is_some_and(|r| r.listing == lst && r.line == i);
+                let mut c = classes!("line", format!("indent-{}", l.indent.min(5)));
+                if cur { c.push("current"); if !innermost { c.push("caller"); } }
+                if was { c.push("ran"); }
+                let tag = match l.when {
+                    When::WhatIf(_) => Some(("hyp", "hypothetical")),
+                    When::V64 => Some(("ver", "v6.4")),
+                    When::V63 => Some(("ver", "v6.3")),
+                    _ => None,
+                };
+                let mark = if cur { "▶" } else if was { "✓" } else { "" };
+                html! {
+                    <>
+                    <li class={c} title={format!("{} — {}\n{}", l.func, l.file, l.text)}
+                        aria-current={if cur { "step" } else { "false" }}>
+                        <span class="mark" aria-hidden="true">{ mark }</span>
+                        <code>{ l.text }</code>
+                        { for tag.map(|(c, t)| html! { <span class={classes!("ltag", c)}>{ t }</span> }) }
+                        { for (cur && innermost).then(|| html! { <span class="sr-only">{ " (next step)" }</span> }) }
+                    </li>
+                    { for (cur && !innermost).then(|| {
+                        let inner = frames[depth + 1];
+                        let info = inner.info();
+                        html! {
+                            <li class="frame">
+                                <div class="frame-head">{ "↳ " }<code class="fn">{ info.func }</code><span class="file">{ info.file }</span></div>
+                                { frame(k, frames, depth + 1, inner.listing, ran) }
+                            </li>
+                        }
+                    }) }
+                    </>
+                }
+            }) }
+        </ol>
+    }
+}
+
+// ------------------------------------------------------------------------------ VMAs
+
+fn perms(flags: u64) -> String {
+    format!(
+        "{}{}{}p",
+        if flags & VM_READ != 0 { 'r' } else { '-' },
+        if flags & VM_WRITE != 0 { 'w' } else { '-' },
+        if flags & VM_EXEC != 0 { 'x' } else { '-' }
+    )
+}
+
+pub fn vmas(m: &Machine, c: &Changed) -> Html {
+    let vmas = &m.mm.vmas;
+    let lo = vmas.iter().map(|v| v.start).min().unwrap_or(0);
+    let hi = vmas.iter().map(|v| v.end).max().unwrap_or(1).max(lo + 1);
+    let span = (hi - lo) as f64;
+    // Integer SVG units (0..10000): no float formatting in the wasm.
+    let x = |a: u64| ((a.clamp(lo, hi) - lo) as f64 / span * 10000.0) as i64;
+    let inflight = m.protection_changes_in_flight();
+    let v64 = m.kernel().is_v64();
     html! {
         <section class="panel vmas" aria-label="Address space">
-            <h2>{ "VMAs" }</h2>
-            { for m.mm.vmas.iter().map(|v| html! {
-                <div class={classes!("vma", if v.split_by_mprotect { "split" } else { "" })} data-vma={v.id.to_string()}>
-                    <div class="range"><code>{ format!("{:#x}–{:#x}", v.start, v.end) }</code>
-                        { if v.split_by_mprotect { html!{ <span class="tag">{ "split by mprotect" }</span> } } else { html!{} } }
-                        { if v.write_locked { html!{ <span class="tag">{ "VMA write-locked" }</span> } } else { html!{} } }
-                    </div>
-                    <div class={cls("vm-flags", c.vm_flags.contains(&v.id))}>
-                        <span class="label">{ "vm_flags " }</span><code class="hex">{ format!("{:#010x}", v.vm_flags) }</code>
-                        <span class="names">{ decode_vm_flags(v.vm_flags).join(" ") }</span>
-                    </div>
-                    <div class={cls("vm-page-prot", c.vm_page_prot.contains(&v.id))}>
-                        <span class="label">{ "vm_page_prot " }</span><code class="hex">{ pte::hex(v.vm_page_prot) }</code>
-                        { chips(v.vm_page_prot, Level::Pte) }
-                    </div>
-                </div>
-            }) }
-        </section>
-    }
-}
-
-pub fn page_tables(m: &Machine, last: Option<&StepRecord>) -> Html {
-    let c = changed(last);
-    html! {
-        <section class="panel tables" aria-label="Page tables">
-            <h2>{ "Page tables" }</h2>
-            { for m.pt.pmds.iter().map(|(&idx, &pmd)| {
-                let addr = idx << PMD_SHIFT;
-                let is_table = pte::pmd_is_table(pmd);
+            <h2>{ "Address space " }<span class="axis">{ format!("{lo:#x} – {hi:#x}") }</span></h2>
+            <svg class="vma-bar" viewBox="0 0 10000 30" preserveAspectRatio="none" role="img"
+                 aria-label={format!("{} VMA(s) from {lo:#x} to {hi:#x}", vmas.len())}>
+                { for vmas.iter().map(|v| {
+                    let p = perms(v.vm_flags);
+                    let kind = if v.vm_flags & VM_WRITE != 0 { "rw" } else if v.vm_flags & VM_READ != 0 { "ro" } else { "none" };
+                    let w = (x(v.end) - x(v.start)).max(40);
+                    html! {
+                        <rect class={classes!("seg", kind, if v.split_by_mprotect { "split" } else { "" },
+                                              if c.vm_flags.contains_key(&v.id) || c.vma_bounds.contains(&v.id) { "changed" } else { "" })}
+                              x={x(v.start).to_string()} y="3" width={(w - 20).to_string()} height="24"
+                              vector-effect="non-scaling-stroke">
+                            <title>{ format!("vma#{} {:#x}–{:#x} {p}", v.id, v.start, v.end) }</title>
+                        </rect>
+                    }
+                }) }
+                { for inflight.iter().map(|&(t, s, e)| html! {
+                    <rect class="inflight" x={x(s).to_string()} y="1" width={(x(e) - x(s)).max(20).to_string()} height="28"
+                          vector-effect="non-scaling-stroke">
+                        <title>{ format!("{}'s mprotect in flight over {s:#x}–{e:#x}", tname(m, t)) }</title>
+                    </rect>
+                }) }
+            </svg>
+            { for vmas.iter().map(|v| {
+                let fl_old = c.vm_flags.get(&v.id);
+                let pp_old = c.vm_page_prot.get(&v.id);
                 html! {
-                    <div class="pmd-block">
-                        <div class={cls("pmd", c.pmds.contains(&addr))} data-pmd={format!("{addr:#x}")}>
-                            <span class="label">{ format!("PMD {addr:#x}") }</span>
-                            <code class="hex">{ pte::hex(pmd) }</code>
-                            { if is_table { html!{ <span class="desc">{ pte::describe(pmd, Level::Pmd) }</span> } } else { entry_detail(pmd, Level::Pmd) } }
+                    <div class={classes!("vma", if v.split_by_mprotect { "split" } else { "" })} data-vma={v.id.to_string()}>
+                        <div class={cls("vma-head", c.vma_bounds.contains(&v.id))}>
+                            <span class="vid">{ format!("vma#{}", v.id) }</span>
+                            <code>{ format!("{:#x}–{:#x}", v.start, v.end) }</code>
+                            <span class="size">{ size_text(v.end - v.start) }</span>
+                            <code class="perms" title="as /proc/PID/maps shows it">{ perms(v.vm_flags) }</code>
+                            { for v.split_by_mprotect.then(|| html! { <span class="tag split-tag">{ "split by mprotect" }</span> }) }
+                            { for (v64 && v.write_locked).then(|| html! { <span class="tag">{ "VMA write-locked" }</span> }) }
+                            { for (!v.anon_vma).then(|| html! { <span class="tag dim">{ "no anon_vma" }</span> }) }
+                            { for inflight.iter().filter(|&&(_, s, e)| s < v.end && v.start < e).map(|&(t, s, e)| html! {
+                                <span class="tag inflight-tag" title={format!("mprotect range {s:#x}–{e:#x}")}>{ format!("{}'s mprotect in flight", tname(m, t)) }</span>
+                            }) }
                         </div>
-                        { if is_table { pte_table(m, addr, pte::pmd_table_pfn(pmd), &c) } else { html!{} } }
+                        <div class={cls("field vm-flags", fl_old.is_some())}>
+                            <span class="label">{ "vm_flags" }</span>
+                            <code class="hex">{ format!("{:#010x}", v.vm_flags) }</code>
+                            <span class="names" title={decode_vm_flags(v.vm_flags).join(" ")}>{ decode_vm_flags(v.vm_flags).join(" ") }</span>
+                            { for fl_old.map(|o| html! { <span class="was">{ format!("was {o:#010x}") }</span> }) }
+                        </div>
+                        <div class={cls("field vm-page-prot", pp_old.is_some())}>
+                            <span class="label">{ "vm_page_prot" }</span>
+                            <code class="hex">{ pte::hex(v.vm_page_prot) }</code>
+                            { chips(v.vm_page_prot, Level::Pte) }
+                            { for pp_old.map(|o| html! { <span class="was">{ format!("was {}", pte::hex(*o)) }</span> }) }
+                        </div>
                     </div>
                 }
             }) }
@@ -239,161 +611,282 @@ pub fn page_tables(m: &Machine, last: Option<&StepRecord>) -> Html {
     }
 }
 
-fn pte_table(m: &Machine, base: u64, table: u64, c: &Changed) -> Html {
-    let t = m.pt.tables.get(&table);
-    let lock = t.and_then(|t| t.ptl);
-    // Rows: every slot a VMA covers, plus any populated entry.
-    let mut rows: BTreeSet<u16> = t.map(|t| t.entries.keys().copied().collect()).unwrap_or_default();
-    for v in &m.mm.vmas {
-        let s = v.start.max(base);
-        let e = v.end.min(base + pte::PMD_SIZE);
-        let mut a = s;
-        while a < e {
-            rows.insert(((a - base) >> 12) as u16);
-            a += pte::PAGE_SIZE;
-        }
-    }
-    html! {
-        <table class="pte-table" data-table={format!("{table:#x}")}>
-            <caption>
-                { format!("PTE table pfn {table:#x}") }
-                <span class={classes!("ptl", if lock.is_some() { "held" } else { "free" })}>
-                    { match lock { Some(h) => format!("PT lock held by {}", m.thread_name(h)), None => "PT lock free".into() } }
-                </span>
-            </caption>
-            <thead><tr><th>{ "#" }</th><th>{ "address" }</th><th>{ "raw" }</th><th>{ "decoded" }</th></tr></thead>
-            <tbody>
-            { for rows.iter().map(|&i| {
-                let raw = t.map_or(0, |t| t.get(i));
-                let addr = base + ((i as u64) << 12);
-                html! {
-                    <tr class={cls("pte", c.ptes.contains(&(table, i)))} data-pte-index={i.to_string()}>
-                        <td class="idx">{ i }</td>
-                        <td class="addr"><code>{ format!("{addr:#x}") }</code></td>
-                        <td><code class="hex">{ pte::hex(raw) }</code></td>
-                        <td class="decoded">{ entry_detail(raw, Level::Pte) }</td>
-                    </tr>
-                }
-            }) }
-            </tbody>
-        </table>
-    }
+// ------------------------------------------------------------------------------ locks
+
+struct LockRow {
+    lock: LockId,
+    kind: &'static str,
+    label: String,
+    holder: Option<String>,
+    waiters: Vec<String>,
 }
 
-pub fn locks(m: &Machine) -> Html {
-    let name = |t: usize| m.thread_name(t).to_string();
-    let sem = &m.mm.mmap_lock;
-    let holder = if let Some(w) = sem.writer {
-        format!("write: {}", name(w))
-    } else if !sem.readers.is_empty() {
-        format!("read: {}", sem.readers.iter().map(|&t| name(t)).collect::<Vec<_>>().join(", "))
-    } else {
-        "free".into()
-    };
-    let waiters: Vec<String> = sem
-        .waiters
-        .iter()
-        .map(|(t, mode)| format!("{} ({mode:?})", name(*t)))
-        .collect();
-    // Spinning waiters are derived: threads blocked on a lock.
-    let blocked_on = |l: LockId| -> Vec<String> {
-        (0..m.threads.len())
-            .filter(|&t| matches!(m.status(t), Status::Blocked { lock, .. } if lock == l))
-            .map(name)
+pub fn locks(m: &Machine, c: &Changed) -> Html {
+    let name = |t: usize| tname(m, t);
+    let statuses: Vec<Status> = (0..m.threads.len()).map(|t| m.status(t)).collect();
+    let spinners = |l: LockId| -> Vec<String> {
+        statuses
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| matches!(s, Status::Blocked { lock, .. } if *lock == l))
+            .map(|(t, _)| name(t))
             .collect()
     };
-    let mut rows = vec![("mmap_lock".to_string(), holder, waiters)];
-    for (&region, &h) in &m.pt.pmd_locks {
-        let l = LockId::PmdLock { region };
-        rows.push((l.name(), name(h), blocked_on(l)));
-    }
-    for (&pfn, t) in &m.pt.tables {
-        if let Some(h) = t.ptl {
-            let l = LockId::Ptl { table_pfn: pfn };
-            rows.push((l.name(), name(h), blocked_on(l)));
-        }
-    }
-    for f in m.folios.values() {
-        if let Some(h) = f.locked {
-            let l = LockId::Folio { pfn: f.pfn };
-            rows.push((l.name(), name(h), blocked_on(l)));
-        }
-    }
-    for v in &m.mm.vmas {
-        if !v.lock_readers.is_empty() || v.write_locked {
+    let mut rows = Vec::new();
+    // mmap_lock.
+    let sem = &m.mm.mmap_lock;
+    let holder = if let Some(w) = sem.writer {
+        Some(format!("{} (write)", name(w)))
+    } else if !sem.readers.is_empty() {
+        Some(format!(
+            "{} (read)",
+            sem.readers
+                .iter()
+                .map(|&t| name(t))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    } else {
+        None
+    };
+    rows.push(LockRow {
+        lock: LockId::MmapLock,
+        kind: "rwsem",
+        label: "mmap_lock".into(),
+        holder,
+        waiters: sem
+            .waiters
+            .iter()
+            .map(|(t, md)| {
+                format!(
+                    "{} ({})",
+                    name(*t),
+                    if *md == RwMode::Read { "read" } else { "write" }
+                )
+            })
+            .collect(),
+    });
+    // v6.4 per-VMA locks.
+    if m.kernel().is_v64() {
+        for v in &m.mm.vmas {
             let l = LockId::VmaLock { vma: v.id };
-            let h = if v.write_locked {
-                "write-locked (mmap_lock writer)".to_string()
+            let holder = if v.write_locked {
+                Some(format!(
+                    "write-locked{}",
+                    sem.writer
+                        .map(|w| format!(" by {}", name(w)))
+                        .unwrap_or_default()
+                ))
+            } else if !v.lock_readers.is_empty() {
+                Some(format!(
+                    "{} (read)",
+                    v.lock_readers
+                        .iter()
+                        .map(|&t| name(t))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
             } else {
-                format!("read: {}", v.lock_readers.iter().map(|&t| name(t)).collect::<Vec<_>>().join(", "))
+                None
             };
-            rows.push((l.name(), h, v.lock_writer_waiting.map(name).into_iter().collect()));
+            let mut waiters: Vec<String> = v
+                .lock_writer_waiting
+                .map(|w| format!("{} (vma_start_write)", name(w)))
+                .into_iter()
+                .collect();
+            for s in spinners(l) {
+                if !waiters.iter().any(|w| w.starts_with(&s)) {
+                    waiters.push(s);
+                }
+            }
+            rows.push(LockRow {
+                lock: l,
+                kind: "vma",
+                label: format!("vma_lock #{}", v.id),
+                holder,
+                waiters,
+            });
         }
     }
+    // PMD locks: every 1 GiB region with PMD entries, and any held.
+    let mut regions: BTreeSet<u64> =
+        m.pt.pmds
+            .keys()
+            .map(|&i| (i << pte::PMD_SHIFT) >> 30)
+            .collect();
+    regions.extend(m.pt.pmd_locks.keys().copied());
+    for region in regions {
+        let l = LockId::PmdLock { region };
+        rows.push(LockRow {
+            lock: l,
+            kind: "spin",
+            label: format!("PMD lock {:#x}", region << 30),
+            holder: m.pt.pmd_locks.get(&region).map(|&h| name(h)),
+            waiters: spinners(l),
+        });
+    }
+    // PT locks of every PTE table (mapped or deposited).
+    let deposited: BTreeSet<u64> = m.pt.deposited.values().copied().collect();
+    for (&pfn, t) in &m.pt.tables {
+        let l = LockId::Ptl { table_pfn: pfn };
+        let mapped =
+            m.pt.pmds
+                .values()
+                .any(|&p| pte::pmd_is_table(p) && pte::pmd_table_pfn(p) == pfn);
+        if !mapped && !deposited.contains(&pfn) && t.ptl.is_none() {
+            continue;
+        }
+        rows.push(LockRow {
+            lock: l,
+            kind: "spin",
+            label: format!(
+                "PT lock {pfn:#x}{}",
+                if mapped { "" } else { " (deposited)" }
+            ),
+            holder: t.ptl.map(name),
+            waiters: spinners(l),
+        });
+    }
+    // Folio locks.
+    for f in m
+        .folios
+        .values()
+        .filter(|f| !f.zero_page && (!f.freed || f.locked.is_some()))
+    {
+        let l = LockId::Folio { pfn: f.pfn };
+        let mut waiters: Vec<String> = f
+            .waiters
+            .iter()
+            .map(|&t| format!("{} (sleeping)", name(t)))
+            .collect();
+        for s in spinners(l) {
+            if !waiters.iter().any(|w| w.starts_with(&s)) {
+                waiters.push(s);
+            }
+        }
+        rows.push(LockRow {
+            lock: l,
+            kind: "folio",
+            label: format!(
+                "folio {:#x}{}",
+                f.pfn,
+                if f.order > 0 { " (THP)" } else { "" }
+            ),
+            holder: f.locked.map(name),
+            waiters,
+        });
+    }
+    // Locks released in this step that no longer show (none today, but keep events visible).
     html! {
         <section class="panel locks" aria-label="Locks">
             <h2>{ "Locks" }</h2>
             <table>
                 <thead><tr><th>{ "lock" }</th><th>{ "holder" }</th><th>{ "waiting" }</th></tr></thead>
                 <tbody>
-                { for rows.into_iter().map(|(l, h, w)| html! {
-                    <tr class={classes!("lock", if h == "free" { "free" } else { "held" }, if w.is_empty() { "" } else { "contended" })}>
-                        <td>{ l }</td><td>{ h }</td><td>{ w.join(", ") }</td>
-                    </tr>
+                { for rows.into_iter().map(|r| {
+                    let events = c.locks.get(&r.lock);
+                    let contended = !r.waiters.is_empty();
+                    let mut cl = classes!("lock", format!("k-{}", r.kind), if r.holder.is_some() { "held" } else { "free" });
+                    if contended { cl.push("contended"); }
+                    if events.is_some() { cl.push("changed"); }
+                    html! {
+                        <tr class={cl} data-lock={r.label.clone()}>
+                            <td class="lname" title={r.lock.name()}>{ r.label }
+                                { for events.map(|ev| html! { <div class="event">{ ev.join("; ") }</div> }) }
+                            </td>
+                            <td class="holder">{ r.holder.unwrap_or_else(|| "free".into()) }</td>
+                            <td class="waiters">
+                                { if contended { html! { <><span class="contended-tag">{ "contended: " }</span>{ r.waiters.join(", ") }</> } } else { html! { <span class="dim">{ "—" }</span> } } }
+                            </td>
+                        </tr>
+                    }
                 }) }
                 </tbody>
             </table>
-            <div class="counters">{ format!("tlb_flush_pending = {} · tlb_flush_batched = {}", m.mm.tlb_flush_pending, m.mm.tlb_flush_batched) }</div>
+            <div class={classes!("counters", if c.counters.is_empty() { "" } else { "changed" })}>
+                { format!("mm->tlb_flush_pending = {} · tlb_flush_batched = {}", m.mm.tlb_flush_pending, m.mm.tlb_flush_batched) }
+            </div>
         </section>
     }
 }
 
-pub fn tlbs(m: &Machine, last: Option<&StepRecord>) -> Html {
-    let c = changed(last);
-    let flushed: Vec<(usize, u64)> = c.tlb.iter().copied().collect();
+// ------------------------------------------------------------------------------ CPUs / TLBs
+
+pub fn tlbs(m: &Machine, c: &Changed) -> Html {
     html! {
         <section class="panel tlbs" aria-label="CPUs and TLBs">
             <h2>{ "CPUs / TLBs" }</h2>
-            { for m.cpus.iter().enumerate().map(|(i, cpu)| html! {
-                <div class="cpu" data-cpu={i.to_string()}>
-                    <span class="label">{ format!("CPU {i}") }</span>
-                    { if cpu.tlb.is_empty() { html!{ <span class="empty">{ " (TLB empty)" }</span> } } else { html!{} } }
-                    <ul>
-                    { for cpu.tlb.iter().map(|e| html! {
-                        <li class={cls("tlb", c.tlb.contains(&(i, e.vaddr)))}>
-                            <code>{ format!("{:#x} → pfn {:#x}", e.vaddr, e.pfn) }</code>
-                            { format!(" {}{}{}", if e.writable { "RW" } else { "RO" }, if e.dirty { " D" } else { "" }, if e.huge { " 2M" } else { "" }) }
-                        </li>
-                    }) }
-                    { for flushed.iter().filter(|(cc, v)| *cc == i && cpu.lookup(*v).is_none()).map(|(_, v)| html! {
-                        <li class="tlb changed gone"><code>{ format!("{v:#x}") }</code>{ " flushed" }</li>
-                    }) }
-                    </ul>
-                </div>
+            { for m.cpus.iter().enumerate().map(|(i, cpu)| {
+                let on: Vec<String> = m.spec.threads.iter().enumerate().filter(|(_, t)| t.cpu == i).map(|(t, _)| tname(m, t)).collect();
+                let gone: Vec<(u64, TlbEntry)> = c.tlb.iter()
+                    .filter(|((cc, v), old)| *cc == i && old.is_some() && cpu.tlb.iter().all(|e| e.vaddr != *v))
+                    .filter_map(|((_, v), old)| old.map(|o| (*v, o)))
+                    .collect();
+                html! {
+                    <div class="cpu" data-cpu={i.to_string()}>
+                        <div class="cpu-head"><strong>{ format!("CPU {i}") }</strong>
+                            <span class="dim">{ if on.is_empty() { " idle".to_string() } else { format!(" runs {}", on.join(", ")) } }</span></div>
+                        <ul>
+                        { for cpu.tlb.iter().map(|e| html! {
+                            <li class={cls("tlb", c.tlb.contains_key(&(i, e.vaddr)))}>
+                                <code>{ format!("{:#x} → pfn {:#x}", e.vaddr, e.pfn) }</code>
+                                <span class={classes!("tlb-rw", if e.writable { "w" } else { "r" })}>{ if e.writable { " writable" } else { " read-only" } }</span>
+                                { format!("{}{}", if e.dirty { " D" } else { "" }, if e.huge { " 2M" } else { "" }) }
+                            </li>
+                        }) }
+                        { for gone.iter().map(|(v, o)| html! {
+                            <li class="tlb changed gone"><code>{ format!("{v:#x} → pfn {:#x}", o.pfn) }</code>{ " flushed" }</li>
+                        }) }
+                        { for (cpu.tlb.is_empty() && gone.is_empty()).then(|| html! { <li class="dim">{ "TLB empty" }</li> }) }
+                        </ul>
+                    </div>
+                }
             }) }
         </section>
     }
 }
 
-pub fn folios(m: &Machine, last: Option<&StepRecord>) -> Html {
-    let c = changed(last);
+// ------------------------------------------------------------------------------ folios
+
+pub fn folios(m: &Machine, c: &Changed) -> Html {
     html! {
         <section class="panel folios" aria-label="Folios">
             <h2>{ "Folios" }</h2>
             <table>
-                <thead><tr><th>{ "pfn" }</th><th>{ "order" }</th><th>{ "locked" }</th><th>{ "AnonExclusive" }</th><th>{ "ref/map" }</th><th>{ "data" }</th></tr></thead>
+                <thead><tr>
+                    <th>{ "pfn" }</th><th title="PG_locked holder">{ "locked" }</th>
+                    <th title="PageAnonExclusive">{ "AnonExcl" }</th>
+                    <th title="refcount / mapcount">{ "ref/map" }</th><th>{ "data" }</th>
+                </tr></thead>
                 <tbody>
                 { for m.folios.values().filter(|f| !f.zero_page).map(|f| {
-                    let ch = c.folios.iter().any(|&p| f.contains(p));
+                    let ch = c.folio(f.pfn, f.nr_pages());
                     let ex = f.anon_exclusive.iter().filter(|&&x| x).count();
+                    let map = f.mapcount.iter().sum::<i32>() + f.entire_mapcount;
+                    let data = if f.order == 0 {
+                        format!("{:#x}", f.data[0])
+                    } else if f.data.iter().enumerate().all(|(i, &d)| d == f.data[0].wrapping_add(i as u64)) {
+                        format!("{:#x}+i", f.data[0])
+                    } else {
+                        let odd: Vec<String> = f.data.iter().enumerate().filter(|(i, &d)| d != f.data[0].wrapping_add(*i as u64)).take(2).map(|(i, d)| format!("[{i}]={d:#x}")).collect();
+                        format!("{:#x}+i, {}", f.data[0], odd.join(" "))
+                    };
+                    let mut flags = Vec::new();
+                    if f.order > 0 { flags.push("THP".to_string()); }
+                    if f.freed { flags.push("freed".into()); }
+                    if f.isolated { flags.push("isolated".into()); }
+                    if f.dirty { flags.push("dirty".into()); }
                     html! {
-                        <tr class={cls("folio", ch)} data-folio={format!("{:#x}", f.pfn)}>
-                            <td><code>{ format!("{:#x}", f.pfn) }</code>{ if f.freed { " (freed)" } else { "" } }</td>
-                            <td>{ f.order }</td>
-                            <td>{ f.locked.map(|t| m.thread_name(t).to_string()).unwrap_or_else(|| "—".into()) }</td>
-                            <td>{ if f.order == 0 { (ex == 1).to_string() } else { format!("{ex}/{}", f.nr_pages()) } }</td>
-                            <td>{ format!("{}/{}", f.refcount, f.mapcount.iter().sum::<i32>() + f.entire_mapcount) }</td>
-                            <td><code>{ if f.order == 0 { format!("{:#x}", f.data[0]) } else { format!("{:#x}…", f.data[0]) } }</code></td>
+                        <tr class={classes!("folio", if ch.is_empty() { "" } else { "changed" }, if f.freed { "freed" } else { "" })}
+                            data-folio={hexs(f.pfn)} title={if ch.is_empty() { String::new() } else { format!("changed: {}", ch.join(", ")) }}>
+                            <td><code>{ hexs(f.pfn) }</code>{ for (!flags.is_empty()).then(|| html! { <span class="dim">{ format!(" {}", flags.join(" ")) }</span> }) }</td>
+                            <td class={if f.locked.is_some() { "held" } else { "" }}>
+                                { f.locked.map(|t| tname(m, t)).unwrap_or_else(|| "—".into()) }
+                                { for (!f.waiters.is_empty()).then(|| html! { <span class="contended-tag">{ format!(" +{} waiting", f.waiters.len()) }</span> }) }
+                            </td>
+                            <td>{ if f.order == 0 { if ex == 1 { "yes".to_string() } else { "no".to_string() } } else { format!("{ex}/{}", f.nr_pages()) } }</td>
+                            <td>{ format!("{}/{map}", f.refcount) }</td>
+                            <td><code>{ data }</code></td>
                         </tr>
                     }
                 }) }
@@ -403,24 +896,59 @@ pub fn folios(m: &Machine, last: Option<&StepRecord>) -> Html {
     }
 }
 
-pub fn invariants(m: &Machine) -> Html {
-    let (bad, tolerated) = invariants::check_state(m);
-    let end = invariants::check_end(m);
+// ------------------------------------------------------------------------------ invariants
+
+/// Details shown per invariant (a THP split can make 512 entries tolerated at once).
+const MAX_DETAILS: usize = 3;
+
+pub fn invariants(m: &Machine, v: &View) -> Html {
+    let violated = v.violated_ids();
+    let n_bad = violated.len();
+    let n_tol = invariants::ALL
+        .iter()
+        .filter(|i| !violated.contains(&i.id) && v.inv.tolerated.iter().any(|t| t.id == i.id))
+        .count();
+    let summary = if n_bad > 0 {
+        format!("✗ {n_bad} violated")
+    } else if n_tol > 0 {
+        "◐ all hold (one tolerated while mprotect is in flight)".to_string()
+    } else {
+        format!("✓ all {} hold", invariants::ALL.len())
+    };
     html! {
-        <section class="panel invariants" aria-label="Invariants">
-            <h2>{ "Invariants" }</h2>
+        <section class={classes!("panel", "invariants", if n_bad > 0 { "bad" } else { "" })} aria-label="Invariants">
+            <h2>{ "Invariants " }<span class={classes!("inv-summary", if n_bad > 0 { "bad" } else if n_tol > 0 { "tol" } else { "ok" })}>{ summary }</span></h2>
             <ul>
             { for invariants::ALL.iter().map(|inv| {
-                let v: Vec<String> = bad.iter().chain(end.iter()).filter(|v| v.id == inv.id).map(|v| v.detail.clone()).collect();
-                let t: Vec<String> = tolerated.iter().filter(|v| v.id == inv.id).map(|v| format!("{} — tolerated: {}'s mprotect is in flight", v.detail, m.thread_name(v.by))).collect();
+                let mut details: Vec<String> = v.inv.bad.iter().filter(|x| x.id == inv.id).map(|x| x.detail.clone()).collect();
+                let is_bad = violated.contains(&inv.id);
+                if is_bad && details.is_empty() {
+                    if let Some(r) = &v.last {
+                        details.push(format!("in this step: {}", r.explanation));
+                    }
+                }
+                let tol: Vec<String> = v.inv.tolerated.iter().filter(|x| x.id == inv.id)
+                    .map(|x| format!("{} — tolerated: {}'s mprotect is in flight and will fix it before it returns", x.detail, tname(m, x.by)))
+                    .collect();
+                let state = if is_bad { "violated" } else if !tol.is_empty() { "tolerated" } else { "ok" };
                 let broke = m.broken.get(inv.id);
-                let state = if !v.is_empty() { "violated" } else if !t.is_empty() { "tolerated" } else { "ok" };
+                let mark = match state { "violated" => "✗", "tolerated" => "◐", _ => "✓" };
+                let word = match state { "violated" => "VIOLATED", "tolerated" => "tolerated", _ => "holds" };
                 html! {
-                    <li class={classes!("invariant", state)} data-invariant={inv.id} data-state={state} title={inv.explanation}>
-                        <span class="mark">{ match state { "violated" => "✗ ", "tolerated" => "◐ ", _ => "✓ " } }</span>
-                        <span class="name">{ inv.title }</span>
-                        { if let Some(s) = broke { html!{ <span class="at">{ format!(" (broken at step {s})") }</span> } } else { html!{} } }
-                        { for v.iter().chain(t.iter()).map(|d| html!{ <div class="detail">{ d.clone() }</div> }) }
+                    <li class={classes!("invariant", state)} data-invariant={inv.id} data-state={state}>
+                        <details open={state != "ok"}>
+                            <summary>
+                                <span class="mark" aria-hidden="true">{ mark }</span>
+                                <span class="name">{ inv.title }</span>
+                                <span class="word">{ word }</span>
+                                { for broke.map(|s| html! { <span class="at" title="steps count from 1">{ format!("broken at step {}", s + 1) }</span> }) }
+                            </summary>
+                            { for details.iter().chain(tol.iter()).take(MAX_DETAILS).map(|d| html! { <div class="detail">{ d.clone() }</div> }) }
+                            { for (details.len() + tol.len() > MAX_DETAILS).then(|| html! {
+                                <div class="detail more">{ format!("… and {} more like these", details.len() + tol.len() - MAX_DETAILS) }</div>
+                            }) }
+                            <p class="explanation">{ inv.explanation }</p>
+                        </details>
                     </li>
                 }
             }) }
