@@ -1,40 +1,15 @@
-//! Data-driven: every scenario in assets/scenarios (and below) is valid, and every named
-//! schedule meets its expectation.
-
-use std::path::{Path, PathBuf};
+//! Data-driven: every scenario in assets/scenarios (and below; `sim_core::library`) is valid,
+//! and every named schedule meets its expectation.
 
 use sim_core::scenario::Expectation;
-use sim_core::Scenario;
-
-fn scenario_files() -> Vec<PathBuf> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        for e in std::fs::read_dir(dir).expect("assets/scenarios exists") {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                walk(&p, out);
-            } else if p.extension().is_some_and(|x| x == "json") {
-                out.push(p);
-            }
-        }
-    }
-    let mut v = Vec::new();
-    walk(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/scenarios"),
-        &mut v,
-    );
-    v.sort();
-    assert!(!v.is_empty());
-    v
-}
+use sim_core::{library, Scenario};
 
 #[test]
 fn every_schedule_meets_its_expectation() {
     let mut failures = Vec::new();
     let mut checked = 0;
-    for path in scenario_files() {
-        let text = std::fs::read_to_string(&path).unwrap();
-        let name = path.file_name().unwrap().to_string_lossy().to_string();
-        let sc = Scenario::from_json(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+    for (name, text) in library::SCENARIOS {
+        let sc = Scenario::from_json(text).unwrap_or_else(|e| panic!("{name}: {e}"));
         let initial = sc.build().unwrap_or_else(|e| panic!("{name}: {e}"));
         for s in &sc.schedules {
             let steps = s.resolve(&initial).unwrap();
