@@ -68,6 +68,9 @@ impl Theme {
 pub struct LinkBox {
     url: String,
     copied: Option<bool>,
+    /// What kind of link this is (short link from the server, or the self-contained
+    /// fallback and why).
+    note: Option<String>,
 }
 
 #[derive(Clone, PartialEq)]
@@ -581,17 +584,119 @@ fn on_key(
 fn copy_link(u: &UseReducerDispatcher<Ui>) {
     dom::flush_link();
     let url = dom::url_with_hash(&dom::current_link());
-    let u2 = u.clone();
-    let shown = url.clone();
+    show_and_copy(u, url, None);
+}
+
+/// Show `url` in the link box and copy it.
+fn show_and_copy(u: &UseReducerDispatcher<Ui>, url: String, note: Option<String>) {
     u.dispatch(UiAction::ShowLink(LinkBox {
         url: url.clone(),
         copied: None,
+        note: note.clone(),
     }));
+    let u2 = u.clone();
+    let shown = url.clone();
     dom::copy_text(&url, move |ok| {
         u2.dispatch(UiAction::ShowLink(LinkBox {
             url: shown,
             copied: Some(ok),
+            note,
         }));
+    });
+}
+
+/// What "Share" uploads: the scenario, with the schedule on screen as a named schedule (the
+/// loaded one if the steps still follow it, else one named `shared`), and the step to open.
+fn share_payload(state: &AppState) -> (String, String, usize) {
+    let mut sc = (*state.scenario).clone();
+    let name = match &state.named {
+        Some(n) if state.named_prefix == state.schedule.len() && *n.steps == *state.schedule => {
+            n.name.clone()
+        }
+        _ => {
+            let mut name = "shared".to_string();
+            let mut i = 2;
+            while sc.schedules.iter().any(|s| s.name == name) {
+                name = format!("shared-{i}");
+                i += 1;
+            }
+            sc.schedules.push(sim_core::scenario::NamedSchedule {
+                name: name.clone(),
+                description: String::new(),
+                steps: sim_core::scenario::Steps::List((*state.schedule).clone()),
+                expect: None,
+                notes: Default::default(),
+            });
+            name
+        }
+    };
+    (sc.to_json(), name, state.cursor)
+}
+
+/// Upload the scenario (`POST /api/scenarios`) and show its short link; without a server
+/// (a static folder, offline) fall back to the self-contained link and say so.
+fn share(state: &AppState, u: &UseReducerDispatcher<Ui>) {
+    let (json, name, step) = share_payload(state);
+    u.dispatch(UiAction::ShowLink(LinkBox {
+        url: String::new(),
+        copied: None,
+        note: Some("Uploading to the server…".into()),
+    }));
+    let u = u.clone();
+    wasm_bindgen_futures::spawn_local(async move {
+        let reply = dom::post_json("api/scenarios", &json).await;
+        let short = match &reply {
+            Ok((200 | 201, body)) => serde_json::from_str::<serde_json::Value>(body)
+                .ok()
+                .and_then(|v| v.get("url").and_then(|u| u.as_str()).map(str::to_string)),
+            _ => None,
+        };
+        match short {
+            Some(path) => {
+                let enc: String = name
+                    .bytes()
+                    .map(|b| match b {
+                        b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                            (b as char).to_string()
+                        }
+                        _ => format!("%{b:02X}"),
+                    })
+                    .collect();
+                let url = format!("{}{path}?schedule={enc}&step={step}", dom::origin());
+                show_and_copy(
+                    &u,
+                    url,
+                    Some(
+                        "Short link: the scenario is stored on this server and will not change."
+                            .into(),
+                    ),
+                );
+            }
+            None => {
+                let why = match reply {
+                    Ok((status, body)) => {
+                        let msg = serde_json::from_str::<serde_json::Value>(&body)
+                            .ok()
+                            .and_then(|v| {
+                                v.get("error").and_then(|e| e.as_str()).map(str::to_string)
+                            })
+                            .unwrap_or_default();
+                        format!("the server answered {status} {msg}")
+                    }
+                    Err(_) => "no mmrace server is reachable".to_string(),
+                };
+                dom::flush_link();
+                let url = dom::url_with_hash(&dom::current_link());
+                show_and_copy(
+                    &u,
+                    url,
+                    Some(format!(
+                        "Could not store a short link ({}): here is the self-contained link instead — it works without any server.",
+                        why.trim()
+                    )),
+                );
+            }
+        }
     });
 }
 
@@ -676,6 +781,11 @@ fn schedule_picker(state: &UseReducerHandle<AppState>) -> Html {
 
 fn header(state: &UseReducerHandle<AppState>, ui: &UseReducerHandle<Ui>, _link: &str) -> Html {
     let u = ui.dispatcher();
+    let share_cb = {
+        let u = u.clone();
+        let st = state.clone();
+        Callback::from(move |_| share(&st, &u))
+    };
     let copy = {
         let u = u.clone();
         Callback::from(move |_| copy_link(&u))
@@ -696,7 +806,8 @@ fn header(state: &UseReducerHandle<AppState>, ui: &UseReducerHandle<Ui>, _link: 
             { schedule_picker(state) }
             { panels::kernel_badges(state.machine().kernel()) }
             <span class="spacer"></span>
-            <button id="copy-link" onclick={copy} title="Copy a link to exactly this step (C)">{ "Copy link" }</button>
+            <button id="share" onclick={share_cb} title="Store the scenario on the server and copy its short link">{ "Share" }</button>
+            <button id="copy-link" onclick={copy} title="Copy a self-contained link to exactly this step (C)">{ "Copy link" }</button>
             <button id="theme" onclick={theme} title="Theme: auto (system) → light → dark → high contrast (T)">{ format!("◐ {}", ui.theme.name()) }</button>
             <button id="present" onclick={present} title="Presentation mode (P; Esc leaves)">{ "▣ Present" }</button>
             <button id="help-button" onclick={help} title="Keyboard shortcuts (?)" aria-label="Keyboard shortcuts">{ "?" }</button>
@@ -719,10 +830,11 @@ fn embed_header(state: &UseReducerHandle<AppState>, link: &str) -> Html {
 fn link_box(b: &LinkBox, ui: &UseReducerHandle<Ui>) -> Html {
     let u = ui.dispatcher();
     let close = Callback::from(move |_| u.dispatch(UiAction::CloseLink));
-    let msg = match b.copied {
-        Some(true) => "Link copied to the clipboard.",
-        Some(false) => "Copying is not allowed here: select the link and copy it.",
-        None => "Copying…",
+    let msg = match (b.copied, b.url.is_empty()) {
+        (_, true) => "",
+        (Some(true), _) => "Link copied to the clipboard.",
+        (Some(false), _) => "Copying is not allowed here: select the link and copy it.",
+        (None, _) => "Copying…",
     };
     let onfocus = Callback::from(|e: FocusEvent| {
         if let Some(i) = e
@@ -734,6 +846,7 @@ fn link_box(b: &LinkBox, ui: &UseReducerHandle<Ui>) -> Html {
     });
     html! {
         <div class="banner link-box" id="link-box" role="status">
+            { for b.note.iter().map(|n| html! { <span class="msg link-note" id="link-note">{ n.clone() }</span> }) }
             <span class="msg">{ msg }</span>
             <input id="link-url" type="text" readonly=true value={b.url.clone()} {onfocus}
                    aria-label="Link to this step" size="40" />

@@ -43,6 +43,35 @@ pub async fn fetch_text(url: &str) -> Result<(u16, String), String> {
     Ok((status, text.as_string().unwrap_or_default()))
 }
 
+/// POST `body` as JSON to `url` (relative to the page's base): `Ok((status, body))`.
+pub async fn post_json(url: &str, body: &str) -> Result<(u16, String), String> {
+    use wasm_bindgen_futures::JsFuture;
+    let err = |e: JsValue| e.as_string().unwrap_or_else(|| format!("{e:?}"));
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_body(&JsValue::from_str(body));
+    let headers = web_sys::Headers::new().map_err(err)?;
+    headers
+        .set("Content-Type", "application/json")
+        .map_err(err)?;
+    init.set_headers(&headers);
+    let req = web_sys::Request::new_with_str_and_init(url, &init).map_err(err)?;
+    let resp = JsFuture::from(window().fetch_with_request(&req))
+        .await
+        .map_err(err)?;
+    let resp: web_sys::Response = resp.dyn_into().map_err(err)?;
+    let status = resp.status();
+    let text = JsFuture::from(resp.text().map_err(err)?)
+        .await
+        .map_err(err)?;
+    Ok((status, text.as_string().unwrap_or_default()))
+}
+
+/// The page's origin (`http://host:port`).
+pub fn origin() -> String {
+    window().location().origin().unwrap_or_default()
+}
+
 /// Whether the page is the embed view: `?embed=1`, a path `/embed/<id>`, or the server's
 /// `<meta name="mmrace-embed" content="1">`.
 pub fn is_embed() -> bool {
