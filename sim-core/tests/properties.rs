@@ -3,22 +3,16 @@
 //! between the locks and the threads; sleepers are queued where they say). A fixed-seed
 //! generator keeps the test deterministic; `MMRACE_PROPTEST_CASES` raises the count.
 
+use sim_core::explore::SplitMix64;
 use sim_core::machine::{Status, Wait};
 use sim_core::state::{LockId, RwMode};
 use sim_core::{Machine, Scenario};
 
-struct Rng(u64);
+/// The model's own seeded generator, with a `pick` helper.
+struct Rng(SplitMix64);
 impl Rng {
-    fn next(&mut self) -> u64 {
-        // splitmix64
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
     fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.0.below(n)
     }
     fn pick<'a, T>(&mut self, v: &'a [T]) -> &'a T {
         &v[self.below(v.len() as u64) as usize]
@@ -227,7 +221,7 @@ fn random_schedules_of_random_scenarios_never_panic_and_keep_locks_consistent() 
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(300);
-    let mut r = Rng(0x5eed_2023_0418);
+    let mut r = Rng(SplitMix64::new(0x5eed_2023_0418));
     let mut valid = 0;
     let mut steps_total = 0;
     for case in 0..cases {
