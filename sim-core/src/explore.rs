@@ -733,7 +733,7 @@ where
     };
     // The initial state itself (normally clean; a scenario cannot start deadlocked).
     let root_labels = Labels::from_ids(
-        invariants::check_after_step(initial, 0)
+        invariants::check_after_step(initial)
             .into_iter()
             .map(|v| v.id)
             .collect(),

@@ -442,18 +442,18 @@ fn tlb_more_permissive(m: &Machine, t: &crate::state::TlbEntry, a: u64) -> Optio
 
 /// Everything checked after a step: state invariants, event invariants (this step's
 /// completed stores), and the end-of-run checks (deadlock, locks held, lost writes).
-pub fn check_after_step(m: &Machine, tid: Tid) -> Vec<Violation> {
+pub fn check_after_step(m: &Machine) -> Vec<Violation> {
     let (bad, _) = check_state(m);
-    finish_after_step(m, tid, bad)
+    finish_after_step(m, bad)
 }
 
 /// [`check_after_step`] with the incremental cache (what `Machine::step` uses).
-pub(crate) fn check_after_step_cached(m: &mut Machine, tid: Tid) -> Vec<Violation> {
+pub(crate) fn check_after_step_cached(m: &mut Machine) -> Vec<Violation> {
     let bad = check_state_cached(m);
-    finish_after_step(m, tid, bad)
+    finish_after_step(m, bad)
 }
 
-fn finish_after_step(m: &Machine, _tid: Tid, mut bad: Vec<Violation>) -> Vec<Violation> {
+fn finish_after_step(m: &Machine, mut bad: Vec<Violation>) -> Vec<Violation> {
     // 2. A store completed in a VMA without VM_WRITE outside any in-flight mprotect.
     for e in &m.log.events {
         if let Event::WriteCompleted { addr, .. } = e {

@@ -355,7 +355,7 @@ impl Machine {
         };
         let index = self.steps;
         self.steps += 1;
-        let violations = invariants::check_after_step_cached(self, tid);
+        let violations = invariants::check_after_step_cached(self);
         let mut ids = Vec::new();
         let mut new_ids = Vec::new();
         for Violation { id, .. } in &violations {
@@ -773,8 +773,9 @@ impl Machine {
         }
     }
 
-    /// Drop one CPU's translations overlapping [start, end).
-    fn tlb_drop(&mut self, cpu: usize, start: u64, end: u64) {
+    /// Drop one CPU's translations overlapping [start, end) (a local flush, or the
+    /// invalidation a #PF does on the faulting CPU).
+    pub fn tlb_drop(&mut self, cpu: usize, start: u64, end: u64) {
         let mut dropped = Vec::new();
         self.cpus[cpu].tlb.retain(|x| {
             let keep = x.vaddr + x.size() <= start || x.vaddr >= end;

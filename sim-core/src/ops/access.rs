@@ -19,7 +19,7 @@ use crate::flags::{vma_is_accessible, VM_WRITE};
 use crate::machine::Machine;
 use crate::ops::split_huge_pmd;
 use crate::ops::{ln, Progress};
-use crate::pte::{self, MigrationEntry, PAGE_SIZE, PMD_SIZE};
+use crate::pte::{self, MigrationEntry, PAGE_SIZE};
 use crate::record::{Event, Line, LineRef, Listing, When};
 use crate::state::{page_of, pmd_base, pte_index, LockId, RwMode, Tid, TlbEntry};
 
@@ -676,7 +676,7 @@ fn access(m: &mut Machine, tid: Tid, s: &mut State) -> Progress {
     let cpu = m.cpu_of(tid);
     if let Some(e) = m.cpus[cpu].lookup(addr).copied() {
         if !write || (e.writable && e.dirty) {
-            complete(m, tid, s, e.pfn_for(addr), true);
+            complete(m, s, e.pfn_for(addr), true);
             return Progress::Done(at(L::TlbHit), 0);
         }
     }
@@ -719,16 +719,12 @@ fn access(m: &mut Machine, tid: Tid, s: &mut State) -> Progress {
                 huge,
             };
             m.tlb_fill(cpu, e);
-            complete(m, tid, s, e.pfn_for(addr), false);
+            complete(m, s, e.pfn_for(addr), false);
             return Progress::Done(at(L::Walk), 0);
         }
     }
     // #PF: the CPU drops its translation for the address.
-    if let Some(e) = m.cpus[cpu].lookup(addr).copied() {
-        let _ = e;
-        let (a, b) = (page_of(addr), page_of(addr) + PAGE_SIZE);
-        drop_local(m, cpu, a, b);
-    }
+    m.tlb_drop(cpu, page_of(addr), page_of(addr) + PAGE_SIZE);
     s.pc = if m.kernel().is_v64() {
         Pc::VmaLock
     } else {
@@ -743,29 +739,8 @@ fn access(m: &mut Machine, tid: Tid, s: &mut State) -> Progress {
     Progress::Continue(at(L::PageFault))
 }
 
-fn drop_local(m: &mut Machine, cpu: usize, a: u64, b: u64) {
-    let mut dropped = Vec::new();
-    m.cpus[cpu].tlb.retain(|x| {
-        let keep = x.vaddr + x.size() <= a || x.vaddr >= b;
-        if !keep {
-            dropped.push(*x);
-        }
-        keep
-    });
-    if m.log.on {
-        for x in dropped {
-            m.log.changes.push(crate::record::Change::Tlb {
-                cpu,
-                vaddr: x.vaddr,
-                old: Some(x),
-                new: None,
-            });
-        }
-    }
-}
-
 /// The load/store reaches memory at `pfn`.
-fn complete(m: &mut Machine, _tid: Tid, s: &State, pfn: u64, hit: bool) {
+fn complete(m: &mut Machine, s: &State, pfn: u64, hit: bool) {
     let addr = s.addr;
     match s.value {
         Some(v) => {
@@ -851,6 +826,5 @@ fn anon_prepare(m: &mut Machine, s: &mut State) -> Progress {
             )
         });
     }
-    let _ = PMD_SIZE;
     Progress::Continue(at(L::AnonPrepare))
 }
