@@ -700,17 +700,20 @@ fn share(state: &AppState, u: &UseReducerDispatcher<Ui>) {
     });
 }
 
+/// The chosen value of the `<select>` an event came from.
+fn select_value(e: &Event) -> Option<String> {
+    e.target()
+        .and_then(|t| t.dyn_into::<web_sys::HtmlSelectElement>().ok())
+        .map(|sel| sel.value())
+}
+
 fn scenario_picker(state: &UseReducerHandle<AppState>) -> Html {
     let onchange = {
         let s = state.dispatcher();
         Callback::from(move |e: Event| {
-            let Some(sel) = e
-                .target()
-                .and_then(|t| t.dyn_into::<web_sys::HtmlSelectElement>().ok())
-            else {
+            let Some(path) = select_value(&e) else {
                 return;
             };
-            let path = sel.value();
             if path.is_empty() {
                 return;
             }
@@ -745,13 +748,9 @@ fn schedule_picker(state: &UseReducerHandle<AppState>) -> Html {
     let onchange = {
         let s = state.clone();
         Callback::from(move |e: Event| {
-            let Some(sel) = e
-                .target()
-                .and_then(|t| t.dyn_into::<web_sys::HtmlSelectElement>().ok())
-            else {
+            let Some(name) = select_value(&e) else {
                 return;
             };
-            let name = sel.value();
             let name = (!name.is_empty()).then_some(name);
             s.dispatch(match s.with_schedule(name.as_deref()) {
                 Ok(a) => Action::Load(Box::new(a)),

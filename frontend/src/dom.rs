@@ -30,41 +30,40 @@ pub fn meta(name: &str) -> Option<String> {
 
 /// Fetch `url` (relative to the page's base) as text: `Ok((status, body))`.
 pub async fn fetch_text(url: &str) -> Result<(u16, String), String> {
-    use wasm_bindgen_futures::JsFuture;
-    let err = |e: JsValue| e.as_string().unwrap_or_else(|| format!("{e:?}"));
-    let resp = JsFuture::from(window().fetch_with_str(url))
-        .await
-        .map_err(err)?;
-    let resp: web_sys::Response = resp.dyn_into().map_err(err)?;
-    let status = resp.status();
-    let text = JsFuture::from(resp.text().map_err(err)?)
-        .await
-        .map_err(err)?;
-    Ok((status, text.as_string().unwrap_or_default()))
+    let req = web_sys::Request::new_with_str(url).map_err(js_err)?;
+    send(&req).await
 }
 
 /// POST `body` as JSON to `url` (relative to the page's base): `Ok((status, body))`.
 pub async fn post_json(url: &str, body: &str) -> Result<(u16, String), String> {
-    use wasm_bindgen_futures::JsFuture;
-    let err = |e: JsValue| e.as_string().unwrap_or_else(|| format!("{e:?}"));
     let init = web_sys::RequestInit::new();
     init.set_method("POST");
     init.set_body(&JsValue::from_str(body));
-    let headers = web_sys::Headers::new().map_err(err)?;
+    let headers = web_sys::Headers::new().map_err(js_err)?;
     headers
         .set("Content-Type", "application/json")
-        .map_err(err)?;
+        .map_err(js_err)?;
     init.set_headers(&headers);
-    let req = web_sys::Request::new_with_str_and_init(url, &init).map_err(err)?;
-    let resp = JsFuture::from(window().fetch_with_request(&req))
+    let req = web_sys::Request::new_with_str_and_init(url, &init).map_err(js_err)?;
+    send(&req).await
+}
+
+/// Send a request and read the whole answer as text.
+async fn send(req: &web_sys::Request) -> Result<(u16, String), String> {
+    use wasm_bindgen_futures::JsFuture;
+    let resp = JsFuture::from(window().fetch_with_request(req))
         .await
-        .map_err(err)?;
-    let resp: web_sys::Response = resp.dyn_into().map_err(err)?;
+        .map_err(js_err)?;
+    let resp: web_sys::Response = resp.dyn_into().map_err(js_err)?;
     let status = resp.status();
-    let text = JsFuture::from(resp.text().map_err(err)?)
+    let text = JsFuture::from(resp.text().map_err(js_err)?)
         .await
-        .map_err(err)?;
+        .map_err(js_err)?;
     Ok((status, text.as_string().unwrap_or_default()))
+}
+
+fn js_err(e: JsValue) -> String {
+    e.as_string().unwrap_or_else(|| format!("{e:?}"))
 }
 
 /// The page's origin (`http://host:port`).
