@@ -156,17 +156,7 @@ fn static_dir_must_be_a_directory() {
 }
 
 fn mmrace() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mmrace"));
-    for var in [
-        "DATABASE_URL",
-        "MMRACE_ADDR",
-        "MMRACE_DB",
-        "MMRACE_LOG",
-        "RUST_LOG",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd
+    common::mmrace_command()
 }
 
 /// Kills the server if the test fails before stopping it (no stray processes).

@@ -270,16 +270,7 @@ impl ServerProcess {
     /// announcing its address.
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> ServerProcess {
         use std::io::BufRead;
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mmrace"));
-        for var in [
-            "DATABASE_URL",
-            "MMRACE_ADDR",
-            "MMRACE_DB",
-            "MMRACE_LOG",
-            "RUST_LOG",
-        ] {
-            cmd.env_remove(var);
-        }
+        let mut cmd = mmrace_command();
         cmd.args(["serve", "--addr", "127.0.0.1:0"])
             .args(args)
             .envs(env.iter().copied())
@@ -362,4 +353,21 @@ fn dechunk(mut raw: &str) -> Option<String> {
         out.push_str(rest.get(..size)?);
         raw = rest.get(size + 2..)?;
     }
+}
+
+/// The `mmrace` binary under test, with the environment it reads cleared so that the
+/// developer's settings cannot leak into a test.
+#[allow(dead_code)] // not every test binary that includes `common` spawns the binary
+pub fn mmrace_command() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mmrace"));
+    for var in [
+        "DATABASE_URL",
+        "MMRACE_ADDR",
+        "MMRACE_DB",
+        "MMRACE_LOG",
+        "RUST_LOG",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
 }
