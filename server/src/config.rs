@@ -46,6 +46,9 @@ pub enum Command {
     /// invariant and the shortest counterexample with a link (exit 0 safe, 1 violated,
     /// 2 invalid input, 3 budget exhausted without a violation).
     Check(crate::cli::CheckArgs),
+    /// Pictures of steps for slides: SVG or PNG per step, or an animated GIF of a range
+    /// (exit 0 written, 2 invalid input).
+    Export(crate::export::ExportArgs),
 }
 
 #[derive(Debug, Clone, Args)]

@@ -2,6 +2,7 @@
 //!
 //! - [`cli`]: the analysis commands (`mmrace run`),
 //! - [`config`]: the command line and environment,
+//! - [`export`]: `mmrace export`, pictures of steps for slides (the `render` crate),
 //! - [`store`]: the database (SQLite or PostgreSQL) and its migrations,
 //! - [`web`]: the router, the middleware every response goes through, serving with graceful
 //!   shutdown,
@@ -16,6 +17,7 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod export;
 pub mod frontend;
 pub mod id;
 pub mod limits;

@@ -22,6 +22,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Run(args) => return analysis(|out| server::cli::run(&args, out)),
+        Command::Export(args) => return analysis(|out| server::export::export(&args, out)),
         Command::Check(args) => {
             // A progress line on a terminal (stderr), overwritten in place.
             let tty = std::io::stderr().is_terminal() && !args.json;
