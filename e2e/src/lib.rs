@@ -42,6 +42,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
 /// Starting Chromium and opening a WebDriver session can take longer on a cold, busy machine.
 const SESSION_TIMEOUT: Duration = Duration::from_secs(60);
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
+/// Present once the app is mounted.
+pub const READY: &str = "body[data-ready=\"1\"]";
 /// Viewport of every browser session (and size of every screenshot), in CSS pixels.
 pub const VIEWPORT: (u32, u32) = (1280, 720);
 
@@ -570,6 +572,14 @@ impl App {
         Self::start_with_server_args(&[]).await
     }
 
+    /// Start the server serving `MMRACE_DIST` from disk (`--static-dir`), so that a test sees
+    /// exactly the frontend that was built, and a browser.
+    pub async fn start_dist() -> Result<Self> {
+        let dist = dist_dir()?;
+        let dist = dist.to_string_lossy().into_owned();
+        Self::start_with_server_args(&["--static-dir", &dist]).await
+    }
+
     /// Start the server with extra `serve` arguments (e.g. `--static-dir DIR`) and a browser.
     pub async fn start_with_server_args(extra_args: &[&str]) -> Result<Self> {
         let server = Server::start(extra_args)?;
@@ -781,6 +791,88 @@ impl App {
                 .map_err(Error::from)
         })
         .await?;
+        Ok(())
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // The mmrace app's own DOM (shared by the UI tests and the render benchmark)
+
+    /// Open `path` and wait until the app is mounted and rendered.
+    pub async fn open(&self, path: &str) -> Result<()> {
+        self.goto(path).await?;
+        self.wait_for(READY, DEFAULT_TIMEOUT).await?;
+        self.settle().await
+    }
+
+    /// Run `script` in the page and return its result.
+    pub async fn js(&self, script: &str) -> Result<serde_json::Value> {
+        Ok(self.client.execute(script, vec![]).await?)
+    }
+
+    /// Take focus away from whatever has it (pickers and inputs keep keys otherwise).
+    pub async fn blur(&self) -> Result<()> {
+        self.js("document.activeElement && document.activeElement.blur();")
+            .await?;
+        Ok(())
+    }
+
+    /// The cursor, from `.app[data-cursor]` (readable also when the controls are hidden).
+    pub async fn cursor(&self) -> Result<usize> {
+        let c = self.attr(".app", "data-cursor").await?;
+        c.as_deref()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| Error::msg(format!("no data-cursor on .app: {c:?}")))
+    }
+
+    /// `(cursor, schedule length)` from `#step-count` ("step 3 / 18").
+    pub async fn step_count(&self) -> Result<(usize, usize)> {
+        let t = self.text("#step-count").await?;
+        let nums: Vec<usize> = t
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|s| !s.is_empty())
+            .filter_map(|s| s.parse().ok())
+            .collect();
+        match nums[..] {
+            [a, b] => Ok((a, b)),
+            _ => bail!("cannot read the step count from {t:?}"),
+        }
+    }
+
+    /// Pick a library scenario (and a named schedule) with the pickers, as a user would; the
+    /// app is then at step 0 with the focus on the page.
+    pub async fn pick(&self, scenario: &str, schedule: Option<&str>) -> Result<()> {
+        self.find("#scenario")
+            .await?
+            .select_by_value(scenario)
+            .await?;
+        self.settle().await?;
+        poll("the scenario to load", DEFAULT_TIMEOUT, async || {
+            Ok(self
+                .find("#scenario")
+                .await?
+                .prop("value")
+                .await?
+                .as_deref()
+                == Some(scenario))
+        })
+        .await?;
+        if let Some(s) = schedule {
+            self.find("#schedule").await?.select_by_value(s).await?;
+            self.settle().await?;
+        }
+        self.blur().await?;
+        ensure_eq!(self.cursor().await?, 0, "cursor after loading {scenario}");
+        Ok(())
+    }
+
+    /// Jump to step `n` with the jump box, then give the focus back to the page.
+    pub async fn jump(&self, n: usize) -> Result<()> {
+        let input = self.find("#jump").await?;
+        input.clear().await?;
+        input.send_keys(&format!("{n}\n")).await?;
+        self.settle().await?;
+        self.blur().await?;
+        ensure_eq!(self.cursor().await?, n, "cursor after jumping to {n}");
         Ok(())
     }
 

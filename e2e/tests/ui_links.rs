@@ -7,78 +7,24 @@
 //! Run: `MMRACE_BIN=<abs mmrace> MMRACE_DIST=<abs dist> cargo test -p e2e --test ui_links --
 //! --test-threads=1`.
 
-use e2e::{bail, dist_dir, ensure_eq, App, Result, DEFAULT_TIMEOUT};
-use serde_json::Value;
-
-const READY: &str = "body[data-ready=\"1\"]";
-
-async fn start() -> Result<App> {
-    let dist = dist_dir()?;
-    let dist = dist.to_string_lossy().into_owned();
-    App::start_with_server_args(&["--static-dir", &dist]).await
-}
-
-async fn open(app: &App, path: &str) -> Result<()> {
-    app.goto(path).await?;
-    app.wait_for(READY, DEFAULT_TIMEOUT).await?;
-    app.settle().await
-}
-
-async fn js(app: &App, script: &str) -> Result<Value> {
-    Ok(app.client().execute(script, vec![]).await?)
-}
+use e2e::{bail, ensure_eq, App, Result, DEFAULT_TIMEOUT};
 
 /// The address bar's fragment, once it has caught up with the screen (the app updates it at
 /// most every 200 ms, so that stepping stays fast).
 async fn hash(app: &App) -> Result<String> {
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
-    Ok(js(app, "return location.hash;")
+    Ok(app
+        .js("return location.hash;")
         .await?
         .as_str()
         .unwrap_or_default()
         .to_string())
 }
 
-async fn cursor(app: &App) -> Result<usize> {
-    Ok(app
-        .attr(".app", "data-cursor")
-        .await?
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(usize::MAX))
-}
-
-async fn pick(app: &App, scenario: &str, schedule: &str) -> Result<()> {
-    app.find("#scenario")
-        .await?
-        .select_by_value(scenario)
-        .await?;
-    app.settle().await?;
-    app.find("#schedule")
-        .await?
-        .select_by_value(schedule)
-        .await?;
-    app.settle().await?;
-    js(
-        app,
-        "document.activeElement && document.activeElement.blur();",
-    )
-    .await?;
-    Ok(())
-}
-
-async fn jump(app: &App, n: usize) -> Result<()> {
-    let input = app.find("#jump").await?;
-    input.clear().await?;
-    input.send_keys(&format!("{n}\n")).await?;
-    app.settle().await?;
-    ensure_eq!(cursor(app).await?, n, "cursor after jumping");
-    Ok(())
-}
-
 /// Everything that must be identical after opening a link.
 async fn snapshot(app: &App) -> Result<Vec<(String, String)>> {
     let mut out = vec![
-        ("cursor".to_string(), cursor(app).await?.to_string()),
+        ("cursor".to_string(), app.cursor().await?.to_string()),
         (
             "state hash".into(),
             app.attr(".app", "data-state-hash")
@@ -104,16 +50,10 @@ async fn snapshot(app: &App) -> Result<Vec<(String, String)>> {
                 .unwrap_or_default(),
         ),
     ];
-    let hexes = js(
-        app,
-        "return Array.from(document.querySelectorAll('.pte-table .hex, .pmd .hex')).map(e => e.textContent).join(' ');",
-    )
+    let hexes = app.js("return Array.from(document.querySelectorAll('.pte-table .hex, .pmd .hex')).map(e => e.textContent).join(' ');")
     .await?;
     out.push(("entries".into(), hexes.as_str().unwrap_or_default().into()));
-    let statuses = js(
-        app,
-        "return Array.from(document.querySelectorAll('[data-thread]')).map(e => e.dataset.status).join(' ');",
-    )
+    let statuses = app.js("return Array.from(document.querySelectorAll('[data-thread]')).map(e => e.dataset.status).join(' ');")
     .await?;
     out.push((
         "threads".into(),
@@ -123,25 +63,25 @@ async fn snapshot(app: &App) -> Result<Vec<(String, String)>> {
 }
 
 async fn copy_and_open(first: &App) -> Result<String> {
-    open(first, "/").await?;
+    first.open("/").await?;
     let h0 = hash(first).await?;
     if !h0.starts_with("#v1.") {
         bail!("the address bar does not hold a link at start: {h0:?}");
     }
-    let history0 = js(first, "return history.length;").await?;
-    pick(
-        first,
-        "seed-mprotect-vs-migration-v6.4.json",
-        "restore-after-walk",
-    )
-    .await?;
+    let history0 = first.js("return history.length;").await?;
+    first
+        .pick(
+            "seed-mprotect-vs-migration-v6.4.json",
+            Some("restore-after-walk"),
+        )
+        .await?;
     for _ in 0..5 {
         first.click("button#step").await?;
     }
-    jump(first, 17).await?;
+    first.jump(17).await?;
     // No history flooding: replaceState, not pushState.
     ensure_eq!(
-        js(first, "return history.length;").await?,
+        first.js("return history.length;").await?,
         history0,
         "history length after loading a scenario and stepping"
     );
@@ -174,7 +114,7 @@ async fn copy_and_open(first: &App) -> Result<String> {
 
 async fn same_state(first: &App, second: &App, fragment: &str) -> Result<()> {
     let want = snapshot(first).await?;
-    open(second, &format!("/{fragment}")).await?;
+    second.open(&format!("/{fragment}")).await?;
     ensure_eq!(
         second.count("#link-error").await?,
         0,
@@ -186,7 +126,7 @@ async fn same_state(first: &App, second: &App, fragment: &str) -> Result<()> {
     }
     // The restored app keeps working: Back and Step.
     second.click("button#back").await?;
-    ensure_eq!(cursor(second).await?, 16, "Back after opening the link");
+    ensure_eq!(second.cursor().await?, 16, "Back after opening the link");
     second.click("button#step").await?;
     ensure_eq!(
         second.attr(".app", "data-state-hash").await?,
@@ -198,13 +138,13 @@ async fn same_state(first: &App, second: &App, fragment: &str) -> Result<()> {
 
 #[tokio::test]
 async fn copied_link_opens_the_same_step_in_a_fresh_browser() -> Result<()> {
-    let first = start().await?;
+    let first = App::start_dist().await?;
     let r = copy_and_open(&first).await;
     let fragment = match r {
         Ok(f) => f,
         Err(e) => return first.finish("copied_link_first_browser", Err(e)).await,
     };
-    let second = match start().await {
+    let second = match App::start_dist().await {
         Ok(s) => s,
         Err(e) => return first.finish("copied_link_first_browser", Err(e)).await,
     };
@@ -228,7 +168,7 @@ async fn malformed(app: &App) -> Result<()> {
     .enumerate()
     {
         // A different query each time: a fragment-only change would not reload the page.
-        open(app, &format!("/?case={case}{bad}")).await?;
+        app.open(&format!("/?case={case}{bad}")).await?;
         let msg = app.text("#link-error").await?;
         if !msg.contains("could not be opened") || !msg.contains(want) {
             bail!("opening {bad:?} says {msg:?}, expected it to mention {want:?}");
@@ -245,7 +185,7 @@ async fn malformed(app: &App) -> Result<()> {
             "PTE 0 of the default scenario"
         );
         app.click("button#step").await?;
-        ensure_eq!(cursor(app).await?, 1, "stepping after {bad:?}");
+        ensure_eq!(app.cursor().await?, 1, "stepping after {bad:?}");
         // The address bar holds the link of what is on screen, not the bad one.
         let h = hash(app).await?;
         if !h.starts_with("#v1.") || h == bad {
@@ -257,8 +197,8 @@ async fn malformed(app: &App) -> Result<()> {
     // A bad link pasted into the address bar of a running app: a message, and what is on
     // screen stays (the address bar gets its link back).
     let before = hash(app).await?;
-    let c = cursor(app).await?;
-    js(app, "location.hash = '#v1.%%%';").await?;
+    let c = app.cursor().await?;
+    app.js("location.hash = '#v1.%%%';").await?;
     app.settle().await?;
     e2e::poll(
         "the link error after a hash change",
@@ -266,7 +206,7 @@ async fn malformed(app: &App) -> Result<()> {
         async || Ok(app.count("#link-error").await? == 1),
     )
     .await?;
-    ensure_eq!(cursor(app).await?, c, "cursor after a bad hash change");
+    ensure_eq!(app.cursor().await?, c, "cursor after a bad hash change");
     ensure_eq!(
         hash(app).await?,
         before,
@@ -309,7 +249,7 @@ async fn malformed(app: &App) -> Result<()> {
         )
         .await?;
     let fragment = fragment.as_str().unwrap_or_default().to_string();
-    open(app, &format!("/{fragment}")).await?;
+    app.open(&format!("/{fragment}")).await?;
     let msg = app.text("#link-error").await?;
     if !msg.contains("scenario.cpus") {
         bail!("an invalid scenario in a link says {msg:?}, expected the path scenario.cpus");
@@ -319,30 +259,29 @@ async fn malformed(app: &App) -> Result<()> {
 
 #[tokio::test]
 async fn malformed_links_show_a_clear_message_and_the_app_works() -> Result<()> {
-    let app = start().await?;
+    let app = App::start_dist().await?;
     let r = malformed(&app).await;
     app.finish("malformed_links_show_a_clear_message_and_the_app_works", r)
         .await
 }
 
 async fn embed(app: &App) -> Result<()> {
-    open(app, "/").await?;
-    pick(
-        app,
+    app.open("/").await?;
+    app.pick(
         "seed-mprotect-vs-migration-v6.4.json",
-        "mprotect-waits-on-ptl",
+        Some("mprotect-waits-on-ptl"),
     )
     .await?;
-    jump(app, 5).await?;
+    app.jump(5).await?;
     let h = hash(app).await?;
     let total: usize = app
         .attr(".timeline", "data-steps")
         .await?
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    open(app, &format!("/?embed=1{h}")).await?;
+    app.open(&format!("/?embed=1{h}")).await?;
     ensure_eq!(app.count(".app.embed").await?, 1, "embed view");
-    ensure_eq!(cursor(app).await?, 5, "embed opens at the link's step");
+    ensure_eq!(app.cursor().await?, 5, "embed opens at the link's step");
     ensure_eq!(app.count("#scenario").await?, 0, "no scenario picker");
     ensure_eq!(app.count("#copy-link").await?, 0, "no copy button");
     let href = app.attr("#open-full", "href").await?.unwrap_or_default();
@@ -356,20 +295,20 @@ async fn embed(app: &App) -> Result<()> {
     );
     // Read-only: steps follow the schedule; off-schedule thread clicks are refused.
     app.click("button#step").await?;
-    ensure_eq!(cursor(app).await?, 6, "step in the embed view");
+    ensure_eq!(app.cursor().await?, 6, "step in the embed view");
     // Find a runnable thread that is not the schedule's next one and click it.
-    let off = js(
-        app,
-        "const ts = Array.from(document.querySelectorAll('[data-thread]'));
+    let off = app
+        .js(
+            "const ts = Array.from(document.querySelectorAll('[data-thread]'));
          const t = ts.find(t => t.dataset.status === 'runnable' && !t.querySelector('.next-badge'));
          return t ? t.dataset.thread : null;",
-    )
-    .await?;
+        )
+        .await?;
     if let Some(t) = off.as_str() {
         app.click(&format!("[data-thread=\"{t}\"] .thread-head"))
             .await?;
         ensure_eq!(
-            cursor(app).await?,
+            app.cursor().await?,
             6,
             "off-schedule click in the embed view"
         );
@@ -379,7 +318,7 @@ async fn embed(app: &App) -> Result<()> {
         }
     }
     app.click("button#end").await?;
-    ensure_eq!(cursor(app).await?, total, "End in the embed view");
+    ensure_eq!(app.cursor().await?, total, "End in the embed view");
     ensure_eq!(
         app.find("button#step")
             .await?
@@ -394,7 +333,7 @@ async fn embed(app: &App) -> Result<()> {
 
 #[tokio::test]
 async fn embed_view_is_read_only_with_an_open_link() -> Result<()> {
-    let app = start().await?;
+    let app = App::start_dist().await?;
     let r = embed(&app).await;
     app.finish("embed_view_is_read_only_with_an_open_link", r)
         .await

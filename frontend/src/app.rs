@@ -10,6 +10,7 @@ use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
 use crate::dom;
+use crate::explore;
 use crate::panels::{self, Changed, Threads};
 use crate::state::{self, Action, App as AppState};
 use crate::tables::PageTables;
@@ -254,6 +255,7 @@ pub fn app() -> Html {
             .expect("booted once")
     });
     let stored = use_state(|| booted.borrow().as_ref().and_then(|(_, _, s)| s.clone()));
+    let explore_req = use_reducer(explore::Requests::default);
     let ui = use_reducer(|| {
         let err = booted.borrow_mut().take().and_then(|(_, e, _)| e);
         Ui {
@@ -453,7 +455,7 @@ pub fn app() -> Html {
     html! {
         <div class={root} data-cursor={state.cursor.to_string()}
              data-state-hash={format!("{:016x}", m.state_hash())}>
-            { if ui.embed { embed_header(&state, &link) } else { header(&state, &ui, &link) } }
+            { if ui.embed { embed_header(&state, &link) } else { header(&state, &ui, &link, &explore_req) } }
             <div class="banners">
             { for stored.as_ref().map(|s| html! {
                 <div class="banner loading-banner" role="status">{ format!("Loading the stored scenario {}…", s.id) }</div>
@@ -478,6 +480,11 @@ pub fn app() -> Html {
                 }
             }) }
             { for ui.link_box.as_ref().map(|b| link_box(b, &ui)) }
+            { for (!ui.embed).then(|| {
+                let s = state.dispatcher();
+                let on_open = Callback::from(move |(sched, at)| s.dispatch(Action::LoadSchedule(sched, at)));
+                html! { <explore::Explore scenario={state.scenario.clone()} requests={explore_req.0} {on_open} /> }
+            }) }
             </div>
             { panels::narration(&state) }
             <div id="live" class="sr-only" aria-live="polite" aria-atomic="true">{ live }</div>
@@ -503,6 +510,7 @@ pub fn app() -> Html {
                     <button id="reset" onclick={dispatch(|| Action::Jump(0))} disabled={state.cursor == 0} title="Start (Home)">{ "⇤" }<span class="sr-only">{ "Start" }</span></button>
                     <button id="back" onclick={dispatch(|| Action::Back)} disabled={state.cursor == 0} title="Back one step (← or PageUp)">{ "◀ Back" }</button>
                     <button id="step" class="primary" onclick={dispatch(|| Action::Step)} disabled={!can_step} title="Step (→, Space or PageDown)">{ "Step ▶" }</button>
+                    <button id="step-line" onclick={dispatch(|| Action::StepLine)} disabled={!can_step} title="Step by line: the selected thread (or the next one) runs until its pseudo-code line changes (S or Shift+→)">{ "by line ▶" }</button>
                     <button id="end" onclick={dispatch(|| Action::Jump(usize::MAX))} disabled={state.cursor >= len} title="End of the loaded schedule (End)">{ "⇥" }<span class="sr-only">{ "End of schedule" }</span></button>
                     <span class="sep" aria-hidden="true"></span>
                     <button id="next-lock" onclick={dispatch(|| Action::NextLock)} title="Forward to the next step that takes, releases or waits for a lock (L)">{ "next lock ⟳" }</button>
@@ -554,6 +562,8 @@ fn on_key(
     });
     let act = |a: Action| d.dispatch(a);
     match key.as_str() {
+        "ArrowRight" if e.shift_key() => act(Action::StepLine),
+        "s" | "S" => act(Action::StepLine),
         "ArrowRight" | "PageDown" | "n" => act(Action::Step),
         " " if !control_focus => act(Action::Step),
         "Enter" if !control_focus => act(Action::StepSelected),
@@ -568,6 +578,7 @@ fn on_key(
         "t" | "T" => u.dispatch(UiAction::CycleTheme),
         "?" => u.dispatch(UiAction::ToggleHelp),
         "c" | "C" => copy_link(u),
+        "e" | "E" => explore::click("explore"),
         "Escape" => {
             u.dispatch(UiAction::Escape);
             act(Action::ClearNotice);
@@ -778,8 +789,17 @@ fn schedule_picker(state: &UseReducerHandle<AppState>) -> Html {
     }
 }
 
-fn header(state: &UseReducerHandle<AppState>, ui: &UseReducerHandle<Ui>, _link: &str) -> Html {
+fn header(
+    state: &UseReducerHandle<AppState>,
+    ui: &UseReducerHandle<Ui>,
+    _link: &str,
+    explore_req: &UseReducerHandle<explore::Requests>,
+) -> Html {
     let u = ui.dispatcher();
+    let explore = {
+        let r = explore_req.dispatcher();
+        Callback::from(move |_| r.dispatch(()))
+    };
     let share_cb = {
         let u = u.clone();
         let st = state.clone();
@@ -805,8 +825,10 @@ fn header(state: &UseReducerHandle<AppState>, ui: &UseReducerHandle<Ui>, _link: 
             { schedule_picker(state) }
             { panels::kernel_badges(state.machine().kernel()) }
             <span class="spacer"></span>
+            <button id="explore" onclick={explore} title="Explore every interleaving of this scenario in the background; verdict per invariant with the shortest counterexample (E)">{ "Explore all interleavings" }</button>
             <button id="share" onclick={share_cb} title="Store the scenario on the server and copy its short link">{ "Share" }</button>
             <button id="copy-link" onclick={copy} title="Copy a self-contained link to exactly this step (C)">{ "Copy link" }</button>
+            <crate::export::ExportButton cursor={state.cursor} len={state.schedule.len()} />
             <button id="theme" onclick={theme} title="Theme: auto (system) → light → dark → high contrast (T)">{ format!("◐ {}", ui.theme.name()) }</button>
             <button id="present" onclick={present} title="Presentation mode (P; Esc leaves)">{ "▣ Present" }</button>
             <button id="help-button" onclick={help} title="Keyboard shortcuts (?)" aria-label="Keyboard shortcuts">{ "?" }</button>
@@ -899,6 +921,7 @@ fn help(ui: &UseReducerHandle<Ui>) -> Html {
     let close = Callback::from(move |_| u.dispatch(UiAction::ToggleHelp));
     let keys: &[(&str, &str)] = &[
         ("→  Space  PageDown  N", "step: the next step of the schedule; past its end the selected thread (or the first runnable)"),
+        ("S  Shift+→", "step by line: the selected thread (else the next one) until its pseudo-code line changes; each action stays a step"),
         ("←  PageUp  B", "back one step"),
         ("Home / End", "start / end of the loaded schedule"),
         ("0 – 7", "select a thread"),
@@ -908,6 +931,7 @@ fn help(ui: &UseReducerHandle<Ui>) -> Html {
         ("F", "run: to the end of the schedule, then until every thread finished"),
         ("G", "jump to step N"),
         ("C", "copy a link to this exact step"),
+        ("E", "explore all interleavings (in the background): a verdict per invariant, Open loads a shortest counterexample"),
         ("P", "presentation mode (large type, high contrast; Esc leaves)"),
         ("T", "theme: auto → light → dark → high contrast"),
         ("?", "this help"),

@@ -9,6 +9,11 @@
 mod app;
 #[cfg(target_arch = "wasm32")]
 mod dom;
+// The panel is wasm-only; the result reading is tested natively.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+mod explore;
+#[cfg(target_arch = "wasm32")]
+mod export;
 #[cfg(target_arch = "wasm32")]
 mod panels;
 // Natively only the tests use these (the UI that calls them is wasm-only).

@@ -2,7 +2,6 @@
 //! step that led to it, for highlighting what changed). Colour is never the only signal:
 //! every state also reads as text.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 use sim_core::flags::{decode_vm_flags, VM_EXEC, VM_READ, VM_WRITE};
@@ -19,20 +18,54 @@ use crate::state::{App as AppState, View};
 
 // ------------------------------------------------------------------------------ what changed
 
-/// What changed in the last step, with old values, as maps the panels can test.
+/// What changed in the last step, with old values, as small lists the panels can test. A step
+/// changes a handful of things, so linear lists are as fast as maps here — and they keep the
+/// wasm free of a B-tree instantiation per key type (every `BTreeMap<K, V>` brings its own
+/// insert/search/drop code).
 #[derive(Default)]
 pub struct Changed {
-    pub ptes: BTreeMap<(u64, u16), u64>,
-    pub filled: BTreeSet<u64>,
-    pub pmds: BTreeMap<u64, u64>,
-    pub vm_flags: BTreeMap<u32, u64>,
-    pub vm_page_prot: BTreeMap<u32, u64>,
-    pub vma_bounds: BTreeSet<u32>,
-    pub tlb: BTreeMap<(usize, u64), Option<TlbEntry>>,
+    /// PTE (table pfn, index) → its old value (the first one, if written twice).
+    pub ptes: Firsts<(u64, u16), u64>,
+    pub filled: Vec<u64>,
+    pub pmds: Firsts<u64, u64>,
+    pub vm_flags: Firsts<u32, u64>,
+    pub vm_page_prot: Firsts<u32, u64>,
+    pub vma_bounds: Vec<u32>,
+    pub tlb: Firsts<(usize, u64), Option<TlbEntry>>,
     /// Folio field changes by the pfn they name (head or subpage).
-    pub folios: BTreeMap<u64, Vec<&'static str>>,
-    pub locks: BTreeMap<LockId, Vec<String>>,
-    pub counters: BTreeSet<&'static str>,
+    pub folios: Vec<(u64, &'static str)>,
+    /// Lock events, in order, by lock.
+    pub locks: Vec<(LockId, String)>,
+    pub counters: Vec<&'static str>,
+}
+
+/// Key → value pairs keeping the first value per key.
+pub struct Firsts<K, V>(Vec<(K, V)>);
+
+impl<K, V> Default for Firsts<K, V> {
+    fn default() -> Self {
+        Firsts(Vec::new())
+    }
+}
+
+impl<K: PartialEq, V> Firsts<K, V> {
+    fn put(&mut self, k: K, v: V) {
+        if !self.contains_key(&k) {
+            self.0.push((k, v));
+        }
+    }
+
+    pub fn get(&self, k: &K) -> Option<&V> {
+        self.0.iter().find(|(x, _)| x == k).map(|(_, v)| v)
+    }
+
+    pub fn contains_key(&self, k: &K) -> bool {
+        self.0.iter().any(|(x, _)| x == k)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &(K, V)> {
+        self.0.iter()
+    }
 }
 
 impl Changed {
@@ -46,45 +79,33 @@ impl Changed {
                     index,
                     old,
                     ..
-                } => {
-                    c.ptes.entry((*table_pfn, *index)).or_insert(*old);
-                }
-                Change::TableFilled { table_pfn, .. } => {
-                    c.filled.insert(*table_pfn);
-                }
-                Change::Pmd { addr, old, .. } => {
-                    c.pmds.entry(*addr).or_insert(*old);
-                }
-                Change::VmFlags { vma, old, .. } => {
-                    c.vm_flags.entry(*vma).or_insert(*old);
-                }
-                Change::VmPageProt { vma, old, .. } => {
-                    c.vm_page_prot.entry(*vma).or_insert(*old);
-                }
-                Change::VmaBounds { vma, .. } => {
-                    c.vma_bounds.insert(*vma);
-                }
+                } => c.ptes.put((*table_pfn, *index), *old),
+                Change::TableFilled { table_pfn, .. } => c.filled.push(*table_pfn),
+                Change::Pmd { addr, old, .. } => c.pmds.put(*addr, *old),
+                Change::VmFlags { vma, old, .. } => c.vm_flags.put(*vma, *old),
+                Change::VmPageProt { vma, old, .. } => c.vm_page_prot.put(*vma, *old),
+                Change::VmaBounds { vma, .. } => c.vma_bounds.push(*vma),
                 Change::Tlb {
                     cpu, vaddr, old, ..
-                } => {
-                    c.tlb.entry((*cpu, *vaddr)).or_insert(*old);
-                }
-                Change::Folio { pfn, field, .. } => {
-                    c.folios.entry(*pfn).or_default().push(field);
-                }
-                Change::Data { pfn, .. } => {
-                    c.folios.entry(*pfn).or_default().push("data");
-                }
-                Change::Counter { name, .. } => {
-                    c.counters.insert(name);
-                }
+                } => c.tlb.put((*cpu, *vaddr), *old),
+                Change::Folio { pfn, field, .. } => c.folios.push((*pfn, field)),
+                Change::Data { pfn, .. } => c.folios.push((*pfn, "data")),
+                Change::Counter { name, .. } => c.counters.push(name),
             }
         }
-        for e in &r.locks {
-            let (lock, text) = lock_event_text(m, e);
-            c.locks.entry(lock).or_default().push(text);
-        }
+        c.locks = r.locks.iter().map(|e| lock_event_text(m, e)).collect();
         c
+    }
+
+    /// This step's events on `lock`, joined (`None` if there were none).
+    pub fn lock_events(&self, lock: &LockId) -> Option<String> {
+        let ev: Vec<&str> = self
+            .locks
+            .iter()
+            .filter(|(l, _)| l == lock)
+            .map(|(_, t)| t.as_str())
+            .collect();
+        (!ev.is_empty()).then(|| ev.join("; "))
     }
 
     pub fn pte(&self, table: u64, idx: u16) -> bool {
@@ -93,8 +114,9 @@ impl Changed {
 
     fn folio(&self, head: u64, n: u64) -> Vec<&'static str> {
         self.folios
-            .range(head..head + n)
-            .flat_map(|(_, v)| v.iter().copied())
+            .iter()
+            .filter(|(pfn, _)| (head..head + n).contains(pfn))
+            .map(|(_, f)| *f)
             .collect()
     }
 }
@@ -432,7 +454,7 @@ fn thread(app: &AppState, t: usize, next: Option<usize>, on_step: Callback<usize
             } else {
                 pos.clone()
             };
-            html! { <div class="code" tabindex="0" aria-label={format!("T{t} pseudo-code")}>{ frame(k, &frames, 0, lst, ran) }</div> }
+            html! { <Code t={t} kernel={k.clone()} {frames} {lst} {ran} /> }
         }
         _ => html! {},
     };
@@ -472,6 +494,26 @@ fn thread(app: &AppState, t: usize, next: Option<usize>, on_step: Callback<usize
             { for wherefn }
             { code }
         </article>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+struct CodeProps {
+    t: usize,
+    kernel: Kernel,
+    frames: Vec<LineRef>,
+    lst: sim_core::record::Listing,
+    ran: Option<LineRef>,
+}
+
+/// A thread's pseudo-code with its current line: a component with comparable props, so that
+/// the listings of the threads a step did not move (most of them) are not rebuilt and diffed.
+#[function_component(Code)]
+fn code(p: &CodeProps) -> Html {
+    html! {
+        <div class="code" tabindex="0" aria-label={format!("T{} pseudo-code", p.t)}>
+            { frame(&p.kernel, &p.frames, 0, p.lst, p.ran) }
+        </div>
     }
 }
 
@@ -709,12 +751,14 @@ pub fn locks(m: &Machine, c: &Changed) -> Html {
         }
     }
     // PMD locks: every 1 GiB region with PMD entries, and any held.
-    let mut regions: BTreeSet<u64> =
+    let mut regions: Vec<u64> =
         m.pt.pmds
             .keys()
             .map(|&i| (i << pte::PMD_SHIFT) >> 30)
             .collect();
     regions.extend(m.pt.pmd_locks.keys().copied());
+    regions.sort_unstable();
+    regions.dedup();
     for region in regions {
         let l = LockId::PmdLock { region };
         rows.push(LockRow {
@@ -726,7 +770,7 @@ pub fn locks(m: &Machine, c: &Changed) -> Html {
         });
     }
     // PT locks of every PTE table (mapped or deposited).
-    let deposited: BTreeSet<u64> = m.pt.deposited.values().copied().collect();
+    let deposited: Vec<u64> = m.pt.deposited.values().copied().collect();
     for (&pfn, t) in &m.pt.tables {
         let l = LockId::Ptl { table_pfn: pfn };
         let mapped =
@@ -784,7 +828,7 @@ pub fn locks(m: &Machine, c: &Changed) -> Html {
                 <thead><tr><th>{ "lock" }</th><th>{ "holder" }</th><th>{ "waiting" }</th></tr></thead>
                 <tbody>
                 { for rows.into_iter().map(|r| {
-                    let events = c.locks.get(&r.lock);
+                    let events = c.lock_events(&r.lock);
                     let contended = !r.waiters.is_empty();
                     let mut cl = classes!("lock", format!("k-{}", r.kind), if r.holder.is_some() { "held" } else { "free" });
                     if contended { cl.push("contended"); }
@@ -792,7 +836,7 @@ pub fn locks(m: &Machine, c: &Changed) -> Html {
                     html! {
                         <tr class={cl} data-lock={r.label.clone()}>
                             <td class="lname" title={r.lock.name()}>{ r.label }
-                                { for events.map(|ev| html! { <div class="event">{ ev.join("; ") }</div> }) }
+                                { for events.map(|ev| html! { <div class="event">{ ev }</div> }) }
                             </td>
                             <td class="holder">{ r.holder.unwrap_or_else(|| "free".into()) }</td>
                             <td class="waiters">

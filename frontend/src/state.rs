@@ -23,6 +23,8 @@ const MIN_CHECKPOINT_EVERY: usize = 64;
 /// "Next lock event", "next violation" and "finish" run past the loaded schedule for at most
 /// this many steps.
 const MAX_AUTO_STEPS: usize = 20_000;
+/// "Step by line" takes at most this many actions.
+const MAX_LINE_STEPS: usize = 1_024;
 
 /// The shipped scenarios, in the library's order: (path, JSON).
 pub fn library() -> &'static [(&'static str, &'static str)] {
@@ -156,6 +158,9 @@ pub enum Action {
     NextLock,
     /// Forward to the next step that breaks an invariant.
     NextViolation,
+    /// Step by line: the selected thread (else the one → steps) runs until its current
+    /// pseudo-code line changes, it blocks or it finishes; every action is recorded.
+    StepLine,
     /// Past the loaded schedule: run the selected / first runnable thread until every thread
     /// finished (or a deadlock).
     Finish,
@@ -164,6 +169,9 @@ pub enum Action {
     StepSelected,
     /// Replace everything (scenario picker, link).
     Load(Box<App>),
+    /// Replace the schedule of the same scenario and put the cursor at a step (the
+    /// explorer's counterexamples: "Open" shows the violating step).
+    LoadSchedule(Vec<usize>, usize),
     ClearNotice,
     /// Show an error (a scenario that failed to load).
     ShowError(String),
@@ -548,6 +556,106 @@ impl App {
         }
     }
 
+    /// Step by line (see [`Action::StepLine`]): thread `t` takes actions until its position
+    /// (the listing line of its next action, with the caller's lines) differs from where it
+    /// started, it cannot run, or [`MAX_LINE_STEPS`]. Each action is one schedule entry, so
+    /// Back, the timeline and links stay per action. Along the loaded schedule it only
+    /// follows the schedule (it stops where the schedule switches threads or ends); off the
+    /// schedule or past its end it truncates there and appends, as stepping a thread does.
+    fn step_line(&mut self) -> Result<(), String> {
+        let m = &self.view.machine;
+        let on_schedule = self.schedule.get(self.cursor).copied();
+        let pick = match self.selected.filter(|&t| t < m.threads.len()) {
+            Some(t) => Some(t),
+            None if on_schedule.is_some() => on_schedule,
+            None if self.read_only => {
+                self.notice = Some("End of the schedule (read-only view).".into());
+                return Ok(());
+            }
+            None => self.auto_pick(),
+        };
+        let Some(t) = pick else {
+            self.notice = Some(self.stuck_notice());
+            return Ok(());
+        };
+        if !m.is_runnable(t) || (on_schedule != Some(t) && self.read_only) {
+            // The same refusal (and reason) as stepping that thread by hand.
+            *self = self.apply(Action::StepThread(t));
+            return Ok(());
+        }
+        let line = m.position(t);
+        let mut m = m.clone();
+        if on_schedule == Some(t) {
+            let mut k = 0;
+            while k < MAX_LINE_STEPS && self.schedule.get(self.cursor + k) == Some(&t) {
+                m.step_quiet(t)
+                    .map_err(|e| format!("step {}: {e}", self.cursor + k))?;
+                k += 1;
+                if !m.is_runnable(t) || m.position(t) != line {
+                    break;
+                }
+            }
+            if k == 1 {
+                return self.forward();
+            }
+            self.cursor += k;
+            return self.recompute();
+        }
+        let mut extra = Vec::new();
+        while extra.len() < MAX_LINE_STEPS {
+            m.step_quiet(t).map_err(|e| e.to_string())?;
+            extra.push(t);
+            if !m.is_runnable(t) || m.position(t) != line {
+                break;
+            }
+        }
+        self.append(&extra)
+    }
+
+    /// Truncate the schedule at the cursor, append `extra` steps (stepping the machine on
+    /// screen, not replaying the schedule) and move the cursor past them.
+    fn append(&mut self, extra: &[usize]) -> Result<(), String> {
+        let cur = self.cursor;
+        let mut m = self.view.machine.clone();
+        let mut s = (*self.schedule).clone();
+        s.truncate(cur);
+        let mut sum = (*self.summary).clone();
+        sum.truncate(cur);
+        let mut cps: Vec<(usize, Machine)> = self
+            .checkpoints
+            .iter()
+            .filter(|(i, _)| *i <= cur)
+            .cloned()
+            .collect();
+        let mut prev = self
+            .view
+            .last
+            .as_ref()
+            .map(|r| r.violated.clone())
+            .unwrap_or_default();
+        let mut last = None;
+        for &t in extra {
+            let r = m.step(t).map_err(|e| format!("step {}: {e}", s.len()))?;
+            sum.push(StepInfo::of(&r, &prev));
+            prev.clone_from(&r.violated);
+            s.push(t);
+            if s.len() % self.cp_every == 0 {
+                cps.push((s.len(), m.clone()));
+            }
+            last = Some(r);
+        }
+        if last.is_none() {
+            return Ok(());
+        }
+        self.cursor = s.len();
+        self.schedule = Rc::new(s);
+        self.summary = Rc::new(sum);
+        self.checkpoints = Rc::new(cps);
+        self.view = Rc::new(View::new(m, last));
+        self.update_named_prefix();
+        Ok(())
+    }
+
     /// Append `extra` steps at the end of the schedule and move the cursor to the end.
     fn extend(&mut self, extra: &[usize]) -> Result<(), String> {
         let mut s = (*self.schedule).clone();
@@ -561,6 +669,22 @@ impl App {
         next.named = self.named.clone();
         next.read_only = self.read_only;
         next.update_named_prefix();
+        *self = next;
+        Ok(())
+    }
+
+    /// Another schedule of the same scenario (no named schedule: the user's) at `cursor`.
+    fn load_schedule(&mut self, schedule: Vec<usize>, cursor: usize) -> Result<(), String> {
+        let mut next = App::build(
+            (*self.scenario).clone(),
+            (*self.initial).clone(),
+            schedule,
+            cursor,
+        )?;
+        next.scenario = Rc::clone(&self.scenario);
+        next.initial = Rc::clone(&self.initial);
+        next.source = self.source;
+        next.read_only = self.read_only;
         *self = next;
         Ok(())
     }
@@ -666,6 +790,7 @@ impl App {
                 }
                 Err(e) => Err(e),
             },
+            Action::StepLine => next.step_line(),
             Action::Finish => {
                 if next.cursor < next.schedule.len() {
                     next.cursor = next.schedule.len();
@@ -704,6 +829,7 @@ impl App {
                 app.read_only = ro;
                 return app;
             }
+            Action::LoadSchedule(schedule, cursor) => next.load_schedule(schedule, cursor),
             Action::ClearNotice => Ok(()),
             Action::ShowError(e) => Err(e),
             Action::ClearError => {
@@ -896,6 +1022,100 @@ mod tests {
         let b = App::from_scenario(sc.clone(), Some("writer-first"), 10_000).unwrap();
         assert_eq!(b.cursor, b.schedule.len());
         assert!(App::from_scenario(sc, Some("nope"), 0).is_err());
+    }
+
+    #[test]
+    fn step_line_takes_every_action_of_a_line_and_records_each() {
+        // restore-after-walk: mprotect's PTE walk meets two writable migration entries in a
+        // row; each is one action, and between them its position (the walk's next PTE) stays.
+        let a = app(
+            "seed-mprotect-vs-migration-v6.4.json",
+            Some("restore-after-walk"),
+        )
+        .apply(Action::Jump(16));
+        let t = a.schedule[16];
+        let line = a.machine().position(t);
+        let l = a.apply(Action::StepLine);
+        assert_eq!(l.cursor, 18, "two actions on one line");
+        assert!(
+            Rc::ptr_eq(&l.schedule, &a.schedule),
+            "the loaded schedule is kept"
+        );
+        assert_eq!(a.apply(Action::Jump(17)).machine().position(t), line);
+        assert_ne!(l.machine().position(t), line);
+        let j = a.apply(Action::Jump(18));
+        assert_eq!(l.machine().state_hash(), j.machine().state_hash());
+        assert_eq!(l.apply(Action::Back).cursor, 17, "Back is per action");
+        // A line of one action: one step.
+        let one = app("mprotect-basic.json", None).apply(Action::StepLine);
+        assert_eq!(one.cursor, 1);
+    }
+
+    #[test]
+    fn step_line_along_every_schedule_and_past_its_end_is_a_pure_function_of_the_cursor() {
+        for (path, json) in library() {
+            let sc = Scenario::from_json(json).unwrap();
+            let Some(first) = sc.schedules.first() else {
+                continue;
+            };
+            let a = app(path, Some(&first.name));
+            let mut s = a.clone();
+            let mut presses = 0;
+            while s.cursor < s.schedule.len() {
+                let before = s.cursor;
+                let t = s.schedule[before];
+                let line = s.machine().position(t);
+                s = s.apply(Action::StepLine);
+                assert!(
+                    s.cursor > before,
+                    "{path}: step by line moved from {before}"
+                );
+                // Every action but the last stayed on the line.
+                for k in before + 1..s.cursor {
+                    let mid = a.apply(Action::Jump(k));
+                    assert_eq!(mid.machine().position(t), line, "{path} at {k}");
+                }
+                presses += 1;
+            }
+            assert!(Rc::ptr_eq(&s.schedule, &a.schedule), "{path}");
+            assert!(presses <= a.schedule.len());
+            // Past the end (free schedule): appends, and the view is the replay.
+            let mut f = App::new(sc.clone(), vec![], 0).unwrap();
+            for _ in 0..6 {
+                f = f.apply(Action::StepLine);
+            }
+            let (m, _) = sim_core::replay(&f.scenario, &f.schedule).unwrap();
+            assert_eq!(f.machine().state_hash(), m.state_hash(), "{path}");
+            assert_eq!(f.cursor, f.schedule.len());
+            assert_eq!(f.summary.len(), f.schedule.len());
+        }
+    }
+
+    #[test]
+    fn step_line_with_a_selected_thread_leaves_the_schedule_or_says_why_not() {
+        let a = app("seed-mprotect-vs-migration-v6.4.json", Some("writer-first"));
+        let next = a.schedule[0];
+        let other = (0..a.machine().threads.len())
+            .find(|&t| t != next && a.machine().is_runnable(t))
+            .unwrap();
+        let s = a.apply(Action::Select(other)).apply(Action::StepLine);
+        assert!(s.cursor >= 1);
+        assert_eq!(s.schedule[0], other);
+        assert_eq!(
+            s.schedule.len(),
+            s.cursor,
+            "the schedule is cut at the cursor"
+        );
+        // Read-only: refused with the reason.
+        let mut r = a.clone();
+        r.read_only = true;
+        let r = r.apply(Action::Select(other)).apply(Action::StepLine);
+        assert_eq!(r.cursor, 0);
+        assert!(
+            r.notice.as_deref().unwrap().contains("Read-only"),
+            "{:?}",
+            r.notice
+        );
     }
 
     #[test]

@@ -2,7 +2,6 @@
 //! lock, one row per entry — raw hex and decoded chips — and runs of alike entries collapsed
 //! into one row that expands on click.
 
-use std::collections::BTreeSet;
 use std::rc::Rc;
 
 use sim_core::pte::{self, Level, PMD_SHIFT};
@@ -24,8 +23,8 @@ impl PartialEq for TablesProps {
     }
 }
 
-/// Which runs are expanded: (table pfn, first index).
-type Expanded = BTreeSet<(u64, u16)>;
+/// Which runs are expanded: (table pfn, first index). A list: a few at most.
+type Expanded = Vec<(u64, u16)>;
 
 #[function_component(PageTables)]
 pub fn page_tables(p: &TablesProps) -> Html {
@@ -36,8 +35,10 @@ pub fn page_tables(p: &TablesProps) -> Html {
         let expanded = expanded.clone();
         Callback::from(move |key: (u64, u16)| {
             let mut e = (*expanded).clone();
-            if !e.remove(&key) {
-                e.insert(key);
+            if e.contains(&key) {
+                e.retain(|k| *k != key);
+            } else {
+                e.push(key);
             }
             expanded.set(e);
         })
@@ -92,7 +93,7 @@ fn pte_table(
     let t = m.pt.tables.get(&table);
     let lock = t.and_then(|t| t.ptl);
     // Slots: every slot a VMA covers, plus any populated entry.
-    let mut slots: BTreeSet<u16> = t
+    let mut slots: Vec<u16> = t
         .map(|t| t.entries.keys().copied().collect())
         .unwrap_or_default();
     if !deposited {
@@ -101,12 +102,13 @@ fn pte_table(
             let e = v.end.min(base + pte::PMD_SIZE);
             let mut a = s;
             while a < e {
-                slots.insert(((a - base) >> 12) as u16);
+                slots.push(((a - base) >> 12) as u16);
                 a += pte::PAGE_SIZE;
             }
         }
     }
-    let slots: Vec<u16> = slots.into_iter().collect();
+    slots.sort_unstable();
+    slots.dedup();
     let get = |i: u16| t.map_or(0, |t| t.get(i));
     let rows = runs::rows(&slots, get, |i| c.pte(table, i));
     let addr_of = |i: u16| base + ((i as u64) << 12);

@@ -22,6 +22,39 @@ const BINARYEN_VERSION: &str = "132.0.0";
 /// The name of the generated JS module and wasm file (`mmrace.js`, `mmrace_bg.wasm`).
 const OUT_NAME: &str = "mmrace";
 
+/// A wasm module built next to the app into `dist/` (its own JS glue `<out_name>.js` and
+/// `<out_name>_bg.wasm`), loaded by the app only when needed, so it is not part of the app's
+/// first-load payload.
+struct ExtraWasm {
+    /// The workspace crate (a `cdylib` with wasm-bindgen exports).
+    krate: &'static str,
+    out_name: &'static str,
+    /// The cargo profile of the release build (`--dev` builds use the dev profile).
+    profile: &'static str,
+    /// The wasm-opt level of the release build.
+    opt: &'static str,
+}
+
+/// The extra wasm modules (add one here; the build, wasm-bindgen, wasm-opt and the size
+/// report follow).
+const EXTRA_WASM: &[ExtraWasm] = &[
+    // The explorer for the Web Worker (frontend/static/explore-worker.js): built for speed.
+    ExtraWasm {
+        krate: "explore-worker",
+        out_name: "explore_worker",
+        profile: "wasm-worker",
+        opt: "-O3",
+    },
+    // Export for slides (frontend/static/export-worker.js): resvg, the embedded font and the
+    // GIF encoder, fetched on the first export. Built for speed: it rasterises full frames.
+    ExtraWasm {
+        krate: "export-wasm",
+        out_name: "export_wasm",
+        profile: "wasm-worker",
+        opt: "-O2",
+    },
+];
+
 const USAGE: &str = "\
 usage: cargo xtask <command> [options]
 
@@ -29,7 +62,8 @@ commands:
   ensure-tools            add the wasm32 target if missing; `npm ci` (binaryen/wasm-opt) if
                           node_modules/binaryen is missing (skipped with a warning without npm)
   build-frontend [--dev]  build the Yew app to wasm, run wasm-bindgen (and wasm-opt -Oz unless
-                          --dev) and copy frontend/static/ into dist/
+                          --dev) and copy frontend/static/ into dist/; the same for the extra
+                          wasm modules loaded on demand (the explorer's Web Worker)
   dist                    the same as build-frontend: dist/ is a self-contained static folder
                           you can serve with any static file server (talks with no network)
   serve [ARGS...]         build everything and run `target/release/mmrace serve ARGS...`
@@ -37,6 +71,8 @@ commands:
   test                    the full check: rustfmt, clippy, native and wasm tests, release build,
                           browser end-to-end tests (installs chromium, chromium-driver and
                           postgresql with apt-get if missing). `.ci/run` runs exactly this.
+  bench                   all benchmarks: sim-core's bench_step and bench_explore, then a release
+                          frontend + server and the browser benchmarks (`cargo bench -p e2e`)
   help                    this text";
 
 fn main() -> ExitCode {
@@ -65,6 +101,7 @@ fn main() -> ExitCode {
         "dist" => no_args(cmd, rest).and_then(|()| ws.dist()),
         "serve" => ws.serve(rest),
         "test" => no_args(cmd, rest).and_then(|()| ws.test()),
+        "bench" => no_args(cmd, rest).and_then(|()| ws.bench()),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())
@@ -407,6 +444,11 @@ impl Workspace {
             }
         }
 
+        let mut extra_times = Vec::new();
+        for extra in EXTRA_WASM {
+            extra_times.push(self.build_extra_wasm(extra, dev, tools, &dist)?);
+        }
+
         let static_dir = self.root.join("frontend/static");
         if static_dir.is_dir() {
             let n = copy_dir_contents(&static_dir, &dist)?;
@@ -452,13 +494,85 @@ impl Workspace {
             human_bytes(js_size)
         );
         println!(
-            "  time: cargo {}, wasm-bindgen {}, wasm-opt {}, total {}",
+            "  time: cargo {}, wasm-bindgen {}, wasm-opt {}",
             secs(t_cargo),
             secs(t_bindgen),
             t_opt.map(secs).unwrap_or_else(|| "-".into()),
-            secs(t0.elapsed())
         );
+        for (extra, took) in EXTRA_WASM.iter().zip(extra_times) {
+            let wasm = dist.join(format!("{}_bg.wasm", extra.out_name));
+            let size = fs::metadata(&wasm).map(|m| m.len()).unwrap_or(0);
+            let gz = gzip_size(&wasm)
+                .map(human_bytes)
+                .unwrap_or_else(|| "?".into());
+            println!(
+                "  {}_bg.wasm  {} ({size} B), gzip -9: {gz} — {}, loaded on demand, not part \
+                 of the first load (build {})",
+                extra.out_name,
+                human_bytes(size),
+                extra.krate,
+                secs(took)
+            );
+        }
+        println!("  total {}", secs(t0.elapsed()));
         Ok(())
+    }
+
+    /// Build one of [`EXTRA_WASM`] into the staging folder `dist`: cargo, wasm-bindgen, and
+    /// (release) wasm-opt at the module's level.
+    fn build_extra_wasm(
+        &self,
+        extra: &ExtraWasm,
+        dev: bool,
+        tools: &Tools,
+        dist: &Path,
+    ) -> Result<Duration> {
+        let t0 = Instant::now();
+        let mut build = self.cargo();
+        build.args(["build", "-p", extra.krate, "--target", WASM_TARGET]);
+        let profile_dir = if dev {
+            "debug"
+        } else {
+            build.args(["--profile", extra.profile]);
+            extra.profile
+        };
+        run(&mut build)?;
+        let input = self
+            .target
+            .join(WASM_TARGET)
+            .join(profile_dir)
+            .join(format!("{}.wasm", extra.krate.replace('-', "_")));
+        Bindgen::new()
+            .input_path(&input)
+            .out_name(extra.out_name)
+            .web(true)
+            .map_err(|e| format!("wasm-bindgen: {e:#}"))?
+            .omit_default_module_path(false)
+            .typescript(false)
+            .debug(dev)
+            .keep_debug(false)
+            .generate(dist)
+            .map_err(|e| format!("wasm-bindgen on {}: {e:#}", input.display()))?;
+        if !dev {
+            let wasm = dist.join(format!("{}_bg.wasm", extra.out_name));
+            match &tools.wasm_opt {
+                Some(wasm_opt) => {
+                    let tmp = dist.join(format!("{}_bg.opt.wasm", extra.out_name));
+                    run(Command::new(wasm_opt)
+                        .arg(extra.opt)
+                        .arg(&wasm)
+                        .arg("-o")
+                        .arg(&tmp))?;
+                    fs::rename(&tmp, &wasm)
+                        .map_err(|e| format!("renaming {}: {e}", tmp.display()))?;
+                }
+                None => eprintln!(
+                    "xtask: warning: wasm-opt unavailable; skipping {} for {}",
+                    extra.opt, extra.krate
+                ),
+            }
+        }
+        Ok(t0.elapsed())
     }
 
     fn dist(&self) -> Result {
@@ -532,7 +646,7 @@ impl Workspace {
                 }),
             ),
             (
-                "clippy (wasm32: frontend, sim-core)",
+                "clippy (wasm32: frontend, sim-core, explore-worker, export-wasm)",
                 Box::new(|| {
                     run(self.cargo().args([
                         "clippy",
@@ -540,6 +654,10 @@ impl Workspace {
                         "frontend",
                         "-p",
                         "sim-core",
+                        "-p",
+                        "explore-worker",
+                        "-p",
+                        "export-wasm",
                         "--target",
                         WASM_TARGET,
                         "--all-targets",
@@ -635,6 +753,35 @@ impl Workspace {
             "xtask test: all {total} steps passed in {}",
             secs(start.elapsed())
         );
+        Ok(())
+    }
+}
+
+impl Workspace {
+    // ---- bench
+
+    /// Every benchmark, one after the other (they share the 2 cores, so never in parallel):
+    /// the model natively, then the browser benchmarks against a release build.
+    fn bench(&self) -> Result {
+        let tools = self.ensure_tools()?;
+        let start = Instant::now();
+        for example in ["bench_step", "bench_explore"] {
+            eprintln!("\n==> sim-core {example}");
+            run(self
+                .cargo()
+                .args(["run", "--release", "-p", "sim-core", "--example", example]))?;
+        }
+        eprintln!("\n==> release frontend and server for the browser benchmarks");
+        ensure_system_packages()?;
+        self.build_frontend(false, &tools)?;
+        self.build_server()?;
+        eprintln!("\n==> browser benchmarks (cargo bench -p e2e)");
+        run(self
+            .cargo()
+            .args(["bench", "-p", "e2e"])
+            .env("MMRACE_BIN", self.server_bin())
+            .env("MMRACE_DIST", self.dist_dir()))?;
+        println!("xtask bench: done in {}", secs(start.elapsed()));
         Ok(())
     }
 }
