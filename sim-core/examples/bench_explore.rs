@@ -2,9 +2,11 @@
 //! `cargo run --release -p sim-core --example bench_explore [-- --filter X] [--all] [--max-states N]`
 //!
 //! For every `seed-*` scenario in assets/scenarios and every scenario in
-//! assets/scenarios/bench (`--all`: every scenario file), explores all interleavings natively with reduction off and on and
-//! prints states, transitions, model steps, wall time (best of up to 5 runs, or one run if it
-//! takes over a second) and states/s, then the targets and the process's peak RSS.
+//! assets/scenarios/bench (`--all`: every scenario file), explores all interleavings natively
+//! with reduction off and on and prints one row per scenario with both side by side: states,
+//! transitions, transitions pruned, wall time (best of up to 5 runs, or one run if it takes
+//! over a second), depth, the peak RSS of that scenario's two searches, and the verdict;
+//! then the targets and the peak RSS of the largest case.
 //! The clock lives here only: sim-core itself has none.
 
 use std::path::{Path, PathBuf};
@@ -75,28 +77,41 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .and_then(|n| n.parse().ok())
         .unwrap_or(5_000_000);
+    if let Some(p) = args
+        .iter()
+        .position(|a| a == "--rss-of")
+        .and_then(|i| args.get(i + 1))
+    {
+        rss_of(Path::new(p), max_states);
+        return;
+    }
     if cfg!(debug_assertions) {
         eprintln!("note: a debug build; run with --release for meaningful numbers");
     }
     println!(
-        "| {:<40} | {:>3} | {:>8} | {:>9} | {:>9} | {:>9} | {:>5} | {:>10} | {:>10} | {:<8} |",
+        "| {:<36} | {:>8} | {:>8} | {:>8} | {:>8} | {:>8} | {:>9} | {:>9} | {:>5} | {:<8} |",
         "scenario",
-        "POR",
+        "states",
         "states",
         "trans",
+        "trans",
         "pruned",
-        "steps",
-        "depth",
         "time",
-        "states/s",
+        "time",
+        "depth",
         "verdict"
     );
     println!(
-        "|{:-<42}|{:-<5}|{:-<10}|{:-<11}|{:-<11}|{:-<11}|{:-<7}|{:-<12}|{:-<12}|{:-<10}|",
+        "| {:<36} | {:>8} | {:>8} | {:>8} | {:>8} | {:>8} | {:>9} | {:>9} | {:>5} | {:<8} |",
+        "", "POR off", "POR on", "POR off", "POR on", "POR on", "POR off", "POR on", "", ""
+    );
+    println!(
+        "|{:-<38}|{:-<10}|{:-<10}|{:-<10}|{:-<10}|{:-<10}|{:-<11}|{:-<11}|{:-<7}|{:-<10}|",
         "", "", "", "", "", "", "", "", "", ""
     );
     let mut seed_times = Vec::new();
     let mut four_page = Vec::new();
+    let mut largest: Option<(PathBuf, usize)> = None;
     for path in files(filter, all) {
         let name = path
             .strip_prefix(Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/scenarios"))
@@ -111,41 +126,53 @@ fn main() {
                 continue;
             }
         };
-        let mut by_mode = Vec::new();
+        let mut runs = Vec::new();
         for reduction in [false, true] {
             let opts = ExploreOptions {
                 reduction,
                 max_states,
                 ..ExploreOptions::default()
             };
-            let (r, dt) = timed(&m, &opts);
-            let verdict = if !r.complete {
+            runs.push(timed(&m, &opts));
+        }
+        let (off, t_off) = &runs[0];
+        let (on, t_on) = &runs[1];
+        let verdict = |r: &ExploreResult| {
+            if !r.complete {
                 format!("{:?}", r.stop_reason)
             } else if r.any_violated() {
                 "VIOLATED".into()
             } else {
                 "safe".into()
-            };
-            println!(
-                "| {:<40} | {:>3} | {:>8} | {:>9} | {:>9} | {:>9} | {:>5} | {:>8.1}ms | {:>10.0} | {:<8} |",
-                name,
-                if reduction { "on" } else { "off" },
-                r.states,
-                r.transitions,
-                r.pruned_by_reduction,
-                r.steps,
-                r.max_depth,
-                dt.as_secs_f64() * 1e3,
-                r.states as f64 / dt.as_secs_f64(),
-                verdict
-            );
-            if file_is_seed(&name) {
-                seed_times.push((name.clone(), reduction, dt));
             }
-            by_mode.push(r.states);
+        };
+        let (v_off, v_on) = (verdict(off), verdict(on));
+        println!(
+            "| {:<36} | {:>8} | {:>8} | {:>8} | {:>8} | {:>8} | {:>7.1}ms | {:>7.1}ms | {:>5} | {:<8} |",
+            name,
+            off.states,
+            on.states,
+            off.transitions,
+            on.transitions,
+            on.pruned_by_reduction,
+            t_off.as_secs_f64() * 1e3,
+            t_on.as_secs_f64() * 1e3,
+            off.max_depth,
+            if v_off == v_on {
+                v_off
+            } else {
+                format!("{v_off}/{v_on}")
+            }
+        );
+        if file_is_seed(&name) {
+            seed_times.push((name.clone(), false, *t_off));
+            seed_times.push((name.clone(), true, *t_on));
         }
         if name.contains("seed-4p") {
-            four_page.push((name.clone(), by_mode[0], by_mode[1]));
+            four_page.push((name.clone(), off.states, on.states));
+        }
+        if largest.as_ref().is_none_or(|l| off.states > l.1) {
+            largest = Some((path.clone(), off.states));
         }
     }
     println!();
@@ -158,7 +185,7 @@ fn main() {
             if ms < 100.0 {
                 "meets < 100 ms".to_string()
             } else {
-                format!("misses < 100 ms by {:.0}×", ms / 100.0)
+                format!("misses < 100 ms by {:.1}×", ms / 100.0)
             }
         );
     }
@@ -173,8 +200,48 @@ fn main() {
             }
         );
     }
+    // The peak RSS of the largest case alone: this process has run every case (and the
+    // allocator keeps freed memory), so measure it in a fresh child process.
+    if let Some((path, states)) = largest {
+        let out = std::env::current_exe().and_then(|exe| {
+            std::process::Command::new(exe)
+                .arg("--rss-of")
+                .arg(&path)
+                .arg("--max-states")
+                .arg(max_states.to_string())
+                .output()
+        });
+        let rss = out
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+        println!(
+            "peak RSS of the largest case ({}, {states} states, reduction off then on, own process): {}",
+            path.file_name().unwrap_or_default().to_string_lossy(),
+            match rss.as_deref().and_then(|s| s.parse::<u64>().ok()) {
+                Some(k) => format!("{:.1} MiB", k as f64 / 1024.0),
+                None => "not available on this platform".to_string(),
+            }
+        );
+    }
+}
+
+/// `--rss-of FILE`: explore FILE with reduction off and on, print the peak RSS in KiB.
+fn rss_of(path: &Path, max_states: usize) {
+    let text = std::fs::read_to_string(path).expect("read scenario");
+    let m = Scenario::from_json(&text)
+        .and_then(|s| s.build())
+        .expect("valid scenario");
+    for reduction in [false, true] {
+        let opts = ExploreOptions {
+            reduction,
+            max_states,
+            ..ExploreOptions::default()
+        };
+        std::hint::black_box(explore(&m, &opts));
+    }
     match peak_rss_kib() {
-        Some(k) => println!("peak RSS (VmHWM): {:.1} MiB", k as f64 / 1024.0),
-        None => println!("peak RSS: not available on this platform"),
+        Some(k) => println!("{k}"),
+        None => std::process::exit(1),
     }
 }

@@ -7,7 +7,10 @@
 //! [`explore`] runs a breadth-first search from the initial machine. A state is identified
 //! by a 128-bit hash of the canonical state (everything [`Machine`]'s `Hash` covers: no
 //! step counter, no history), computed in one pass with two independent 64-bit lanes (an
-//! Fx-style lane and a Murmur3-style lane, each with a 64-bit avalanche at the end). With
+//! Fx-style lane and a Murmur3-style lane, each with a 64-bit avalanche at the end). A PTE
+//! table enters that pass as its 128-bit digest, which every write keeps up to date
+//! (`state::PteEntries`: a sum of per-entry hashes, so it depends on the entries only), and
+//! not as its 512 entries: keying a state costs a few hundred words. With
 //! 128 bits, the chance that two of even 10⁸ distinct states share a key is below 10⁻²⁰;
 //! with 64 bits it would be ~3·10⁻⁴ at that size, and the Fx mix alone is weak on
 //! structured input. (A collision would merge two states and could hide a violation.) Only the key, a parent pointer (state index, thread) and — for the current
@@ -54,8 +57,9 @@
 //! 4. Hence rediscovering a state at a *later* level never needs a re-expansion (which a
 //!    depth-first search with state caching would need), and every invariant violated by
 //!    any reachable state or step is found with the same shortest length as without reduction.
-//! 5. The test suite checks this on every scenario: the same states, verdicts and
-//!    counterexample lengths with reduction on and off.
+//! 5. The test suite checks this on every scenario, and on random small scenarios
+//!    (`tests/properties.rs`): the same states, verdicts and counterexample lengths with
+//!    reduction on and off.
 //!
 //! # What the reduction costs and saves — an honest note
 //!
@@ -65,11 +69,24 @@
 //! computes for the next level, where it is reused as a successor or as the base of the next
 //! test (~95% are), so reduction executes about as many model steps as no reduction
 //! (`steps` in the result shows it) and saves none; holding those machines a level longer
-//! costs 1–2.7× the wall time in our benchmarks.
-//! Real savings need independence that is cheaper than a step — read/write footprints of
-//! each thread's next step declared by the operations — and fewer states need persistent
-//! (stubborn) sets built on the same footprints. Until the model provides footprints the
+//! costs 1–2.7× the wall time in our benchmarks. Until the model provides footprints the
 //! default is `reduction: false`: identical guarantees, less bookkeeping.
+//!
+//! Cutting *states* needs persistent (stubborn / ample) sets: at a state, step only a subset
+//! of threads such that no step of any other thread, in any future, depends on the subset
+//! before it moves (plus invisibility and a cycle proviso). That needs a sound
+//! over-approximation of every thread's *future* footprint, and on the shipped scenarios it
+//! would buy little, because the dependencies that matter are real: in `bench/seed-4p-*`
+//! every page sits in one PTE table, so both migrations and mprotect serialise on its one
+//! PT lock; a migration's batched `try_to_unmap_flush` flushes every CPU's TLB, which the
+//! writer reads on each access and mprotect flushes; mprotect's walk writes every PTE that
+//! the migrations and the writer's hardware walk read; and the folio fields a migration
+//! changes (lock, data, freed) are read by the invariants (migration-entry, lost-write,
+//! freed-page), so those steps are visible. What remains independent — a migration's
+//! `folio_lock`, isolate and copy of a folio no other thread maps — is a few steps per
+//! thread. Closing the gap needs per-line read/write footprints declared by the operations
+//! (the listings already name each line's kernel function) and invariants that say which
+//! state they read.
 //!
 //! # Budgets and control
 //!
@@ -84,6 +101,7 @@ use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use serde::{Deserialize, Serialize};
 
+use crate::hash::KeyHasher;
 use crate::invariants;
 use crate::machine::{Machine, StepError, MAX_STEPS};
 use crate::scenario::{Scenario, ScenarioError};
@@ -204,105 +222,78 @@ impl ExploreResult {
 
 // --------------------------------------------------------------------------------- hashing
 
-/// The 128-bit state key: one pass over the canonical state, two independent lanes.
-#[derive(Clone, Copy)]
-struct KeyHasher {
-    a: u64,
-    b: u64,
-}
-
-impl KeyHasher {
-    const K: u64 = 0x517c_c1b7_2722_0a95;
-    const C1: u64 = 0x87c3_7b91_1142_53d5;
-    const C2: u64 = 0x4cf5_ad43_2745_937f;
-
-    fn new() -> Self {
-        KeyHasher {
-            a: 0x9e37_79b9_7f4a_7c15,
-            b: 0x6a09_e667_f3bc_c908,
-        }
-    }
-
-    #[inline]
-    fn word(&mut self, w: u64) {
-        self.a = (self.a.rotate_left(5) ^ w).wrapping_mul(Self::K);
-        let k = w
-            .wrapping_mul(Self::C1)
-            .rotate_left(31)
-            .wrapping_mul(Self::C2);
-        self.b = (self.b ^ k)
-            .rotate_left(27)
-            .wrapping_mul(5)
-            .wrapping_add(0x52dc_e729);
-    }
-
-    fn key(&self) -> Key {
-        Key(fmix64(self.a), fmix64(self.b ^ 0x2545_f491_4f6c_dd1d))
-    }
-}
-
-fn fmix64(mut z: u64) -> u64 {
-    z = (z ^ (z >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
-    z = (z ^ (z >> 33)).wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    z ^ (z >> 33)
-}
-
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.key().0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            self.word(u64::from_le_bytes(c.try_into().expect("8 bytes")));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut buf = [0u8; 8];
-            buf[..rest.len()].copy_from_slice(rest);
-            self.word(u64::from_le_bytes(buf) ^ ((rest.len() as u64) << 56));
-        }
-    }
-    fn write_u8(&mut self, i: u8) {
-        self.word(i as u64);
-    }
-    fn write_u16(&mut self, i: u16) {
-        self.word(i as u64);
-    }
-    fn write_u32(&mut self, i: u32) {
-        self.word(i as u64);
-    }
-    fn write_u64(&mut self, i: u64) {
-        self.word(i);
-    }
-    fn write_usize(&mut self, i: usize) {
-        self.word(i as u64);
-    }
-    fn write_i8(&mut self, i: i8) {
-        self.word(i as u64);
-    }
-    fn write_i16(&mut self, i: i16) {
-        self.word(i as u64);
-    }
-    fn write_i32(&mut self, i: i32) {
-        self.word(i as u64);
-    }
-    fn write_i64(&mut self, i: i64) {
-        self.word(i as u64);
-    }
-    fn write_isize(&mut self, i: isize) {
-        self.word(i as u64);
-    }
-}
-
 /// A 128-bit state key as two words (8-byte aligned: smaller map entries than `u128`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct Key(u64, u64);
 
+/// The key of a machine's canonical state: the same fields as `Machine`'s `Hash`, but with
+/// each PTE table contributing its 128-bit digest (kept up to date by every write, see
+/// [`crate::state::PteEntries`]) and each per-page folio vector its memoised digest
+/// ([`crate::state::PageVec`]), so that a state costs a few hundred words to key instead of
+/// thousands. Still a function of the
+/// state alone: equal states have equal keys whatever path led to them.
 fn key_of(m: &Machine) -> Key {
+    let (a, b) = key_words(m);
+    Key(a, b)
+}
+
+fn key_words(m: &Machine) -> (u64, u64) {
     let mut h = KeyHasher::new();
-    m.hash(&mut h);
-    h.key()
+    m.mm.hash(&mut h);
+    let pt = &m.pt;
+    pt.pmds.hash(&mut h);
+    h.write_u64(pt.tables.len() as u64);
+    for (&pfn, t) in &pt.tables {
+        h.write_u64(pfn);
+        let (a, b) = t.entries.digest();
+        h.write_u64(a);
+        h.write_u64(b);
+        t.ptl.hash(&mut h);
+    }
+    pt.deposited.hash(&mut h);
+    pt.pmd_locks.hash(&mut h);
+    pt.next_table_pfn.hash(&mut h);
+    h.write_u64(m.folios.len() as u64);
+    for (&pfn, f) in &m.folios {
+        h.write_u64(pfn);
+        let crate::state::Folio {
+            pfn: head,
+            order,
+            locked,
+            waiters,
+            isolated,
+            refcount,
+            entire_mapcount,
+            mapcount,
+            anon_exclusive,
+            dirty,
+            data,
+            freed,
+            zero_page,
+        } = f;
+        (
+            head,
+            order,
+            locked,
+            waiters,
+            isolated,
+            refcount,
+            entire_mapcount,
+        )
+            .hash(&mut h);
+        (dirty, freed, zero_page).hash(&mut h);
+        // Per-page vectors as memoised digests (recomputed only after a write to them).
+        for (a, b) in [mapcount.digest(), anon_exclusive.digest(), data.digest()] {
+            h.write_u64(a);
+            h.write_u64(b);
+        }
+    }
+    m.cpus.hash(&mut h);
+    m.threads.hash(&mut h);
+    m.alloc_next.hash(&mut h);
+    m.last_write.hash(&mut h);
+    m.flush_owed.hash(&mut h);
+    h.words()
 }
 
 /// The 128-bit key the explorer identifies a machine's canonical state by.

@@ -116,7 +116,7 @@ pub fn leaves(m: &Machine) -> Vec<(u64, u64, Level)> {
 
 /// The state invariants, with tolerated (in-flight) entries reported separately.
 pub fn check_state(m: &Machine) -> (Vec<Violation>, Vec<Tolerated>) {
-    let c = full(m, true);
+    let c = full(m, true, true);
     (c.all_bad(), c.all_ok())
 }
 
@@ -124,117 +124,174 @@ pub fn check_state(m: &Machine) -> (Vec<Violation>, Vec<Tolerated>) {
 /// step which only rewrote some PTEs is rechecked at those PTEs only (the mprotect walk of a
 /// 512-entry table would otherwise recheck 512 entries per step).
 ///
-/// The cache is valid while everything else the checks read is unchanged: the mm (VMAs),
-/// the PMDs and PMD locks, the folios, the TLBs, the owed flushes and the in-flight
-/// protection changes. Their hash is the cache's `fingerprint`; any difference means a
-/// full recheck. PTE writes all go through `Machine::set_pte`, which records the address.
+/// Two fingerprints say what is still valid. The PTE results (checks 1, 3, 5a, 5b) read,
+/// besides the entry itself, the VMAs' ranges and `vm_flags`, the PMDs, what the checks
+/// read of the folios, and the in-flight protection changes: their hash is `entry_fp`.
+/// Results for huge PMDs also read the PMD locks; there are few, so they are rechecked
+/// after every step. The TLB results (check 6) read the PMDs and PTEs, the TLBs and the owed
+/// flushes: `tlb_fp` hashes all but the PTEs. A different fingerprint means that part is
+/// rechecked in full; otherwise only what the written PTEs can change is rechecked. (Lock
+/// and thread steps that leave both alone — most steps of other threads — cost nothing.)
+/// PTE writes all go through `Machine::set_pte`, which records the address; a table filled
+/// behind the log (`__split_huge_pmd` building the deposited table) becomes visible only by
+/// a PMD write, which changes both fingerprints.
 #[derive(Clone, Debug, Default)]
 pub struct InvCache {
-    fingerprint: u64,
-    /// (entry address, problem).
+    entry_fp: u64,
+    tlb_fp: u64,
+    /// (PTE address, problem).
     bad: Vec<(u64, Violation)>,
     ok: Vec<(u64, Tolerated)>,
+    /// (huge PMD address, problem).
+    pmd_bad: Vec<(u64, Violation)>,
+    pmd_ok: Vec<(u64, Tolerated)>,
     /// ((cpu, TLB entry vaddr), problem).
     tlb: Vec<((usize, u64), Violation)>,
     /// Whether problems carry their detail text.
     details: bool,
+    /// Whether tolerated entries are listed (only [`check_state`] reports them; the cache
+    /// between steps does not keep them, which keeps it small to clone).
+    tolerated: bool,
 }
 
 impl InvCache {
     fn all_bad(&self) -> Vec<Violation> {
-        self.bad
+        self.pmd_bad
             .iter()
+            .chain(&self.bad)
             .map(|(_, v)| v.clone())
             .chain(self.tlb.iter().map(|(_, v)| v.clone()))
             .collect()
     }
     fn all_ok(&self) -> Vec<Tolerated> {
-        self.ok.iter().map(|(_, t)| t.clone()).collect()
+        self.pmd_ok
+            .iter()
+            .chain(&self.ok)
+            .map(|(_, t)| t.clone())
+            .collect()
     }
 }
 
-fn fingerprint(m: &Machine) -> u64 {
+/// What the entry checks read besides the entries (see [`InvCache`]).
+fn entry_fingerprint(m: &Machine, inflight: &[(Tid, u64, u64)]) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = crate::hash::StableHasher::new();
-    m.mm.hash(&mut h);
+    for v in &m.mm.vmas {
+        (v.start, v.end, v.vm_flags).hash(&mut h);
+    }
+    h.write_u64(u64::MAX);
     m.pt.pmds.hash(&mut h);
-    m.pt.pmd_locks.hash(&mut h);
     // Only what the checks read of a folio (not its data, refcount or mapcounts).
     for f in m.folios.values() {
         (f.pfn, f.order, f.locked.map(|t| t as u64), f.freed).hash(&mut h);
-        let mut word = 0u64;
-        for (i, &x) in f.anon_exclusive.iter().enumerate() {
-            word |= (x as u64) << (i % 64);
-            if i % 64 == 63 {
-                h.write_u64(word);
-                word = 0;
-            }
-        }
-        h.write_u64(word);
+        // A memoised 128-bit digest (`state::PageVec`): free unless the bits changed.
+        let (a, b) = f.anon_exclusive.digest();
+        h.write_u64(a);
+        h.write_u64(b);
     }
-    m.cpus.hash(&mut h);
-    m.flush_owed.hash(&mut h);
-    for (t, s, e) in m.protection_changes_in_flight() {
+    for &(t, s, e) in inflight {
         (t as u64, s, e).hash(&mut h);
     }
     h.finish()
 }
 
-fn full(m: &Machine, details: bool) -> InvCache {
+/// What the TLB checks read besides the PTEs (see [`InvCache`]).
+fn tlb_fingerprint(m: &Machine) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = crate::hash::StableHasher::new();
+    m.pt.pmds.hash(&mut h);
+    m.cpus.hash(&mut h);
+    m.flush_owed.hash(&mut h);
+    h.finish()
+}
+
+fn full(m: &Machine, details: bool, tolerated: bool) -> InvCache {
+    let inflight = m.protection_changes_in_flight();
     let mut c = InvCache {
-        fingerprint: fingerprint(m),
+        entry_fp: entry_fingerprint(m, &inflight),
+        tlb_fp: tlb_fingerprint(m),
         details,
+        tolerated,
         ..InvCache::default()
     };
-    let inflight = m.protection_changes_in_flight();
-    for (addr, v, level) in leaves(m) {
-        check_entry(m, &inflight, addr, v, level, &mut c);
-    }
-    for (cpu, cc) in m.cpus.iter().enumerate() {
-        for t in &cc.tlb {
-            check_tlb_entry(m, cpu, t, &mut c);
-        }
-    }
+    check_all_entries(m, &inflight, &mut c);
+    check_all_tlbs(m, &mut c);
     c
 }
 
-/// The state invariants, reusing `m.inv_cache` when only PTEs changed since it was made.
+fn check_all_entries(m: &Machine, inflight: &[(Tid, u64, u64)], c: &mut InvCache) {
+    for (addr, v, level) in leaves(m) {
+        check_entry(m, inflight, addr, v, level, c);
+    }
+}
+
+fn check_all_tlbs(m: &Machine, c: &mut InvCache) {
+    for (cpu, cc) in m.cpus.iter().enumerate() {
+        for t in &cc.tlb {
+            check_tlb_entry(m, cpu, t, c);
+        }
+    }
+}
+
+/// The state invariants, reusing `m.inv_cache` for what the last step cannot have changed.
 pub(crate) fn check_state_cached(m: &mut Machine) -> Vec<Violation> {
-    let fp = fingerprint(m);
     let details = m.log.on;
+    let mut touched = std::mem::take(&mut m.touched_ptes);
     let cache = match m.inv_cache.take() {
-        Some(mut c) if c.fingerprint == fp && c.details == details => {
-            let mut touched = std::mem::take(&mut m.touched_ptes);
+        Some(mut c) if c.details == details => {
             touched.sort_unstable();
             touched.dedup();
             let inflight = m.protection_changes_in_flight();
-            for &addr in &touched {
-                c.bad.retain(|(a, _)| *a != addr);
-                c.ok.retain(|(a, _)| *a != addr);
-                if let Some(t) = m.pt.table_of(addr) {
-                    let v = m.pte(t, crate::state::pte_index(addr));
-                    if v != 0 {
-                        check_entry(m, &inflight, addr, v, Level::Pte, &mut c);
+            let entry_fp = entry_fingerprint(m, &inflight);
+            if entry_fp == c.entry_fp {
+                c.pmd_bad.clear();
+                c.pmd_ok.clear();
+                for (&idx, &pmd) in &m.pt.pmds {
+                    if !pte::pmd_is_table(pmd) {
+                        let addr = idx << pte::PMD_SHIFT;
+                        check_entry(m, &inflight, addr, pmd, Level::Pmd, &mut c);
                     }
                 }
+                for &addr in &touched {
+                    c.bad.retain(|(a, _)| *a != addr);
+                    c.ok.retain(|(a, _)| *a != addr);
+                    if let Some(t) = m.pt.table_of(addr) {
+                        let v = m.pte(t, crate::state::pte_index(addr));
+                        if v != 0 {
+                            check_entry(m, &inflight, addr, v, Level::Pte, &mut c);
+                        }
+                    }
+                }
+            } else {
+                c.entry_fp = entry_fp;
+                c.bad.clear();
+                c.ok.clear();
+                c.pmd_bad.clear();
+                c.pmd_ok.clear();
+                check_all_entries(m, &inflight, &mut c);
             }
-            // TLB results depend on the entries they translate: recheck those covering a
-            // touched address.
-            for (cpu, cc) in m.cpus.iter().enumerate() {
-                for t in &cc.tlb {
-                    if touched.iter().any(|&a| t.covers(a)) {
-                        c.tlb.retain(|(k, _)| *k != (cpu, t.vaddr));
-                        check_tlb_entry(m, cpu, t, &mut c);
+            let tlb_fp = tlb_fingerprint(m);
+            if tlb_fp == c.tlb_fp {
+                // TLB results depend on the entries they translate: recheck those covering
+                // a touched address.
+                for (cpu, cc) in m.cpus.iter().enumerate() {
+                    for t in &cc.tlb {
+                        if touched.iter().any(|&a| t.covers(a)) {
+                            recheck_tlb_entry(m, cpu, t, &touched, &mut c);
+                        }
                     }
                 }
+            } else {
+                c.tlb_fp = tlb_fp;
+                c.tlb.clear();
+                check_all_tlbs(m, &mut c);
             }
             c
         }
-        _ => {
-            m.touched_ptes.clear();
-            full(m, details)
-        }
+        _ => full(m, details, false),
     };
+    touched.clear();
+    m.touched_ptes = touched;
     let bad = cache.all_bad();
     m.inv_cache = Some(cache);
     bad
@@ -251,6 +308,14 @@ fn check_entry(
 ) {
     // Detail strings are built only when someone will read them (not in the explorer).
     let detail_on = c.details;
+    let keep_tolerated = c.tolerated;
+    // PMD-level results are kept apart: they also read the PMD locks, and are rechecked
+    // after every step (there are few PMDs).
+    let (bad, ok) = if level == Level::Pmd {
+        (&mut c.pmd_bad, &mut c.pmd_ok)
+    } else {
+        (&mut c.bad, &mut c.ok)
+    };
     let kind = pte::classify(v, level);
     let size = if level == Level::Pmd {
         PMD_SIZE
@@ -295,7 +360,8 @@ fn check_entry(
             .iter()
             .find(|&&(_, s, e)| s < addr + size && addr < e)
         {
-            Some(&(by, _, _)) => c.ok.push((
+            Some(_) if !keep_tolerated => {}
+            Some(&(by, _, _)) => ok.push((
                 addr,
                 Tolerated {
                     id: WRITABLE_PTE_IN_READONLY_VMA,
@@ -303,7 +369,7 @@ fn check_entry(
                     by,
                 },
             )),
-            None => c.bad.push((
+            None => bad.push((
                 addr,
                 Violation {
                     id: WRITABLE_PTE_IN_READONLY_VMA,
@@ -323,7 +389,7 @@ fn check_entry(
     if matches!(kind, EntryKind::Present) && v & pte::RW != 0 {
         let pfn = pfn();
         if m.folio_of(pfn).is_some() && !m.anon_exclusive(pfn) {
-            c.bad.push((
+            bad.push((
                 addr,
                 Violation {
                     id: WRITABLE_NOT_EXCLUSIVE,
@@ -341,7 +407,7 @@ fn check_entry(
     ) {
         let pfn = pfn();
         if m.folio_of(pfn).is_some_and(|f| f.freed) {
-            c.bad.push((
+            bad.push((
                 addr,
                 Violation {
                     id: FREED_PAGE_MAPPED,
@@ -366,7 +432,7 @@ fn check_entry(
             .contains_key(&crate::state::pmd_lock_index(addr));
     if let EntryKind::Migration(e) = kind {
         if !rewritten_under_lock && m.folio_of(e.pfn).is_none_or(|f| f.locked.is_none()) {
-            c.bad.push((
+            bad.push((
                 addr,
                 Violation {
                     id: MIGRATION_ENTRY_UNLOCKED,
@@ -391,25 +457,64 @@ fn check_tlb_entry(m: &Machine, cpu: usize, t: &crate::state::TlbEntry, c: &mut 
         if let Some(why) = tlb_more_permissive(m, t, a) {
             let owed = m.flush_owed.iter().any(|&(_, s, e)| s <= a && a < e);
             if !owed {
-                c.tlb.push((
-                    (cpu, t.vaddr),
-                    Violation {
-                        id: STALE_TLB,
-                        detail: if c.details {
-                            format!(
-                                "CPU {cpu} still translates {a:#x} → pfn {:#x}{}, but {why}",
-                                t.pfn_for(a),
-                                if t.writable { " writable" } else { "" }
-                            )
-                        } else {
-                            String::new()
-                        },
-                    },
-                ));
+                c.tlb
+                    .push(((cpu, t.vaddr), stale_tlb(c.details, cpu, t, a, &why)));
                 return;
             }
         }
         a += PAGE_SIZE;
+    }
+}
+
+/// Check 6 for a TLB entry after only the PTEs at `touched` (sorted) changed, with
+/// everything else it reads unchanged. A result that was clean stays clean at the untouched
+/// pages, so the first bad page is the first bad touched one — the same result (and
+/// detail) as [`check_tlb_entry`]; a result that was bad is recomputed in full.
+fn recheck_tlb_entry(
+    m: &Machine,
+    cpu: usize,
+    t: &crate::state::TlbEntry,
+    touched: &[u64],
+    c: &mut InvCache,
+) {
+    let key = (cpu, t.vaddr);
+    if c.tlb.iter().any(|(k, _)| *k == key) {
+        c.tlb.retain(|(k, _)| *k != key);
+        check_tlb_entry(m, cpu, t, c);
+        return;
+    }
+    for &addr in touched {
+        let a = page_of(addr);
+        if !t.covers(a) {
+            continue;
+        }
+        if let Some(why) = tlb_more_permissive(m, t, a) {
+            if !m.flush_owed.iter().any(|&(_, s, e)| s <= a && a < e) {
+                c.tlb.push((key, stale_tlb(c.details, cpu, t, a, &why)));
+                return;
+            }
+        }
+    }
+}
+
+fn stale_tlb(
+    details: bool,
+    cpu: usize,
+    t: &crate::state::TlbEntry,
+    a: u64,
+    why: &str,
+) -> Violation {
+    Violation {
+        id: STALE_TLB,
+        detail: if details {
+            format!(
+                "CPU {cpu} still translates {a:#x} → pfn {:#x}{}, but {why}",
+                t.pfn_for(a),
+                if t.writable { " writable" } else { "" }
+            )
+        } else {
+            String::new()
+        },
     }
 }
 

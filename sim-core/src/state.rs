@@ -185,12 +185,210 @@ impl Vma {
 /// and most steps leave most tables alone. Write through [`PteTable::entries_mut`].
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 pub struct PteTable {
-    pub entries: std::sync::Arc<BTreeMap<u16, u64>>,
+    pub entries: std::sync::Arc<PteEntries>,
     pub ptl: Option<Tid>,
 }
 
+/// The entries of a PTE table: up to 512 (index, value) pairs, read and written like a
+/// `BTreeMap<u16, u64>` (`get`, `iter`, `range`, `keys`, `insert`, `remove`, ...), plus a
+/// memo of the table's explorer digest.
+///
+/// Stored densely (values up to the highest index written, and a presence bitmap) because
+/// the explorer copies a table each time a step writes one of its entries (copy-on-write in
+/// [`PteTable`]): one flat copy of at most 4 KiB instead of rebuilding a ~50-node B-tree. `Hash`, `PartialEq` and `Serialize` are
+/// exactly those of the `BTreeMap` this replaced (length, then index and value in index
+/// order), so state and trace hashes are unchanged.
+///
+/// The digest: the explorer keys every state by a hash of the whole machine, and hashing a
+/// 512-entry table for each state dominated its time. So the entries carry a 128-bit
+/// Zobrist-style digest, the wrapping sum over present entries of a strong 128-bit hash of
+/// (index, value), kept up to date by `insert`/`remove`/`clear` in O(1): a function of the
+/// entries alone, whatever order they were written in.
+#[derive(Clone, Default)]
+pub struct PteEntries {
+    /// Values by index, up to the highest index ever written (absent ones are 0).
+    vals: Vec<u64>,
+    present: [u64; 8],
+    len: u16,
+    digest: (u64, u64),
+}
+
+/// `&INDEX[i] == &i`: lets the iterators hand out `&u16` keys like a map's.
+static INDEX: [u16; 512] = {
+    let mut a = [0u16; 512];
+    let mut i = 0;
+    while i < 512 {
+        a[i] = i as u16;
+        i += 1;
+    }
+    a
+};
+
+/// One entry's share of the digest: two independent 64-bit hashes of (index, value).
+fn entry_digest(i: usize, v: u64) -> (u64, u64) {
+    use crate::hash::fmix64;
+    let i = i as u64 + 1;
+    (
+        fmix64(v ^ fmix64(i.wrapping_mul(0x9e37_79b9_7f4a_7c15))),
+        fmix64(
+            v.rotate_left(29)
+                .wrapping_add(i.wrapping_mul(0xd6e8_feb8_6659_fd93))
+                ^ 0x2545_f491_4f6c_dd1d,
+        ),
+    )
+}
+
+impl PteEntries {
+    fn add_digest(&mut self, i: usize, v: u64) {
+        let (a, b) = entry_digest(i, v);
+        self.digest = (self.digest.0.wrapping_add(a), self.digest.1.wrapping_add(b));
+    }
+    fn sub_digest(&mut self, i: usize, v: u64) {
+        let (a, b) = entry_digest(i, v);
+        self.digest = (self.digest.0.wrapping_sub(a), self.digest.1.wrapping_sub(b));
+    }
+    fn has(&self, i: usize) -> bool {
+        i < 512 && self.present[i / 64] & (1 << (i % 64)) != 0
+    }
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    pub fn get(&self, idx: &u16) -> Option<&u64> {
+        let i = *idx as usize;
+        self.has(i).then(|| &self.vals[i])
+    }
+    /// Entries with index in `range`, in index order (walking the presence bitmap).
+    pub fn range(
+        &self,
+        range: impl std::ops::RangeBounds<u16>,
+    ) -> impl Iterator<Item = (&u16, &u64)> + '_ {
+        use std::ops::Bound;
+        let lo = match range.start_bound() {
+            Bound::Included(&a) => a as usize,
+            Bound::Excluded(&a) => a as usize + 1,
+            Bound::Unbounded => 0,
+        }
+        .min(512);
+        let hi = match range.end_bound() {
+            Bound::Included(&b) => b as usize + 1,
+            Bound::Excluded(&b) => b as usize,
+            Bound::Unbounded => 512,
+        }
+        .min(512);
+        // Bits of the present entries still to visit, one bitmap word at a time.
+        let mut word = lo / 64;
+        let mut bits = if lo < hi {
+            self.present[word] & (!0u64 << (lo % 64))
+        } else {
+            0
+        };
+        std::iter::from_fn(move || loop {
+            if lo >= hi {
+                return None;
+            }
+            if bits != 0 {
+                let i = word * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                if i >= hi {
+                    return None;
+                }
+                return Some((&INDEX[i], &self.vals[i]));
+            }
+            word += 1;
+            if word >= 8 || word * 64 >= hi {
+                return None;
+            }
+            bits = self.present[word];
+        })
+    }
+    /// Every entry, in index order.
+    pub fn iter(&self) -> impl Iterator<Item = (&u16, &u64)> + '_ {
+        self.range(..)
+    }
+    pub fn keys(&self) -> impl Iterator<Item = &u16> + '_ {
+        self.iter().map(|(k, _)| k)
+    }
+    pub fn values(&self) -> impl Iterator<Item = &u64> + '_ {
+        self.iter().map(|(_, v)| v)
+    }
+    /// Set entry `idx` (< 512; a larger index is a bug); returns the old value if present.
+    pub fn insert(&mut self, idx: u16, v: u64) -> Option<u64> {
+        let i = idx as usize;
+        assert!(i < 512, "PTE index {i} out of range");
+        let old = self.has(i).then(|| self.vals[i]);
+        match old {
+            Some(o) => self.sub_digest(i, o),
+            None => {
+                self.present[i / 64] |= 1 << (i % 64);
+                self.len += 1;
+                if self.vals.len() <= i {
+                    self.vals.resize(i + 1, 0);
+                }
+            }
+        }
+        self.vals[i] = v;
+        self.add_digest(i, v);
+        old
+    }
+    pub fn remove(&mut self, idx: &u16) -> Option<u64> {
+        let i = *idx as usize;
+        if !self.has(i) {
+            return None;
+        }
+        self.present[i / 64] &= !(1 << (i % 64));
+        self.len -= 1;
+        let old = std::mem::take(&mut self.vals[i]);
+        self.sub_digest(i, old);
+        Some(old)
+    }
+    pub fn clear(&mut self) {
+        self.vals.clear();
+        self.present = [0; 8];
+        self.len = 0;
+        self.digest = (0, 0);
+    }
+    /// A 128-bit digest of the entries (see the type's docs): equal entries, equal digest.
+    pub fn digest(&self) -> (u64, u64) {
+        self.digest
+    }
+}
+
+impl std::fmt::Debug for PteEntries {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl PartialEq for PteEntries {
+    fn eq(&self, o: &Self) -> bool {
+        self.present == o.present && self.iter().eq(o.iter())
+    }
+}
+
+impl Eq for PteEntries {}
+
+impl std::hash::Hash for PteEntries {
+    /// Exactly `BTreeMap<u16, u64>`'s hash: the length, then each (index, value).
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        h.write_usize(self.len());
+        for (&k, &v) in self.iter() {
+            h.write_u16(k);
+            h.write_u64(v);
+        }
+    }
+}
+
+impl Serialize for PteEntries {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.iter())
+    }
+}
+
 impl PteTable {
-    pub fn entries_mut(&mut self) -> &mut BTreeMap<u16, u64> {
+    pub fn entries_mut(&mut self) -> &mut PteEntries {
         std::sync::Arc::make_mut(&mut self.entries)
     }
 
@@ -234,6 +432,78 @@ impl PageTables {
     }
 }
 
+/// A per-page vector of a folio (512 elements for a THP), shared copy-on-write with a memo
+/// of its explorer digest.
+///
+/// Reads go through `Deref` (a `Vec<T>`); any mutable access (`DerefMut`: `v[i] = x`,
+/// `iter_mut()`, ...) first unshares the vector and drops the memo. The explorer clones a
+/// machine per state and hashes it for the state key; without sharing, every state copied
+/// and rehashed the THP's three 512-element vectors although almost no step changes them.
+/// `Hash`, `PartialEq` and `Serialize` are those of the `Vec<T>` (state and trace hashes
+/// are unchanged).
+#[derive(Clone, Default)]
+pub struct PageVec<T> {
+    v: std::sync::Arc<Vec<T>>,
+    digest: std::sync::OnceLock<(u64, u64)>,
+}
+
+impl<T> From<Vec<T>> for PageVec<T> {
+    fn from(v: Vec<T>) -> Self {
+        PageVec {
+            v: std::sync::Arc::new(v),
+            digest: std::sync::OnceLock::new(),
+        }
+    }
+}
+
+impl<T> std::ops::Deref for PageVec<T> {
+    type Target = Vec<T>;
+    fn deref(&self) -> &Vec<T> {
+        &self.v
+    }
+}
+
+impl<T: Clone> std::ops::DerefMut for PageVec<T> {
+    fn deref_mut(&mut self) -> &mut Vec<T> {
+        self.digest = std::sync::OnceLock::new();
+        std::sync::Arc::make_mut(&mut self.v)
+    }
+}
+
+impl<T: std::hash::Hash> PageVec<T> {
+    /// The 128-bit digest of the elements ([`crate::hash::digest`]), memoised until the
+    /// next mutable access.
+    pub fn digest(&self) -> (u64, u64) {
+        *self.digest.get_or_init(|| crate::hash::digest(&self.v[..]))
+    }
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for PageVec<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.v.fmt(f)
+    }
+}
+
+impl<T: PartialEq> PartialEq for PageVec<T> {
+    fn eq(&self, o: &Self) -> bool {
+        self.v == o.v
+    }
+}
+
+impl<T: Eq> Eq for PageVec<T> {}
+
+impl<T: std::hash::Hash> std::hash::Hash for PageVec<T> {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.v.hash(h);
+    }
+}
+
+impl<T: Serialize> Serialize for PageVec<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.v.serialize(s)
+    }
+}
+
 /// A folio (`struct folio`): order 0 or 9, its lock and wait queue, per-page state.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct Folio {
@@ -249,13 +519,13 @@ pub struct Folio {
     /// `_entire_mapcount` (PMD mappings of the whole THP).
     pub entire_mapcount: i32,
     /// Per-page `_mapcount` + 1 (PTE mappings).
-    pub mapcount: Vec<i32>,
+    pub mapcount: PageVec<i32>,
     /// PageAnonExclusive per 4 KiB page.
-    pub anon_exclusive: Vec<bool>,
+    pub anon_exclusive: PageVec<bool>,
     /// PG_dirty.
     pub dirty: bool,
     /// One data word per 4 KiB page, so lost writes are observable.
-    pub data: Vec<u64>,
+    pub data: PageVec<u64>,
     /// Freed back to the allocator (after migration).
     pub freed: bool,
     /// The shared zero page: never written, never freed.
@@ -273,10 +543,10 @@ impl Folio {
             isolated: false,
             refcount: 0,
             entire_mapcount: 0,
-            mapcount: vec![0; n],
-            anon_exclusive: vec![exclusive; n],
+            mapcount: vec![0; n].into(),
+            anon_exclusive: vec![exclusive; n].into(),
             dirty: false,
-            data: vec![0; n],
+            data: vec![0; n].into(),
             freed: false,
             zero_page: false,
         }
@@ -356,5 +626,99 @@ impl Mm {
     }
     pub fn vma_by_id_mut(&mut self, id: u32) -> Option<&mut Vma> {
         self.vmas.iter_mut().find(|v| v.id == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::StableHasher;
+    use std::hash::{Hash, Hasher};
+
+    fn stable<T: Hash>(x: &T) -> u64 {
+        let mut h = StableHasher::new();
+        x.hash(&mut h);
+        h.finish()
+    }
+
+    /// The dense PTE-table entries hash, compare and serialise exactly like the
+    /// `BTreeMap<u16, u64>` they replaced (state and trace hashes depend on it), through
+    /// inserts, overwrites (including zero values), removes and clears.
+    #[test]
+    fn pte_entries_behave_like_the_btreemap_they_replaced() {
+        let mut rng = crate::explore::SplitMix64::new(7);
+        let mut dense = PteEntries::default();
+        let mut map: BTreeMap<u16, u64> = BTreeMap::new();
+        for round in 0..3000 {
+            let idx = rng.below(512) as u16;
+            let v = if rng.below(5) == 0 { 0 } else { rng.next_u64() };
+            match rng.below(10) {
+                0 => assert_eq!(dense.remove(&idx), map.remove(&idx)),
+                1 if round % 500 == 0 => {
+                    dense.clear();
+                    map.clear();
+                }
+                _ => assert_eq!(dense.insert(idx, v), map.insert(idx, v)),
+            }
+            assert_eq!(dense.len(), map.len());
+            assert_eq!(dense.get(&idx), map.get(&idx));
+            if round % 97 == 0 {
+                assert_eq!(stable(&dense), stable(&map));
+                assert_eq!(
+                    serde_json::to_string(&dense).unwrap(),
+                    serde_json::to_string(&map).unwrap()
+                );
+                let lo = rng.below(512) as u16;
+                let hi = lo + rng.below(512 - lo as u64) as u16;
+                assert!(dense.range(lo..=hi).eq(map.range(lo..=hi)));
+                assert!(dense.range(lo..hi).eq(map.range(lo..hi)));
+                assert!(dense.range(lo + 1..).eq(map.range(lo + 1..)));
+            }
+        }
+        let other = dense.clone();
+        assert_eq!(other, dense);
+        // The digest is a function of the entries: rebuilt in another order, it is equal.
+        let mut rebuilt = PteEntries::default();
+        for (&k, &v) in map.iter().rev() {
+            rebuilt.insert(k, v ^ 1);
+            rebuilt.insert(k, v);
+        }
+        assert_eq!(rebuilt.digest(), dense.digest());
+        assert_ne!(dense.digest(), (0, 0));
+        // A zero value present differs from an absent entry.
+        let mut a = PteEntries::default();
+        let b = PteEntries::default();
+        a.insert(7, 0);
+        assert_ne!(a.digest(), b.digest());
+        a.remove(&7);
+        assert_eq!(a.digest(), b.digest());
+    }
+
+    /// A folio's per-page vectors hash and serialise like plain vectors; a write through
+    /// `DerefMut` unshares the copy and drops the memoised digest.
+    #[test]
+    fn page_vec_is_a_copy_on_write_vec_with_a_memo() {
+        let v: PageVec<u64> = vec![1, 2, 3].into();
+        assert_eq!(stable(&v), stable(&vec![1u64, 2, 3]));
+        assert_eq!(serde_json::to_string(&v).unwrap(), "[1,2,3]");
+        assert_eq!(v.digest(), crate::hash::digest(&[1u64, 2, 3][..]));
+        let plain: Vec<u64> = (0..64).collect();
+        let v: PageVec<u64> = plain.clone().into();
+        let mut w = v.clone();
+        let d = v.digest();
+        assert_eq!(d, crate::hash::digest(&plain[..]));
+        assert_eq!(w.digest(), d, "a clone keeps it");
+        w[1] = 5;
+        assert_eq!(v[1], 1, "the original is unchanged");
+        let mut changed = plain.clone();
+        changed[1] = 5;
+        assert_eq!(
+            w.digest(),
+            crate::hash::digest(&changed[..]),
+            "a write drops the memo"
+        );
+        assert_eq!(v.digest(), d);
+        w.iter_mut().for_each(|x| *x = 0);
+        assert_eq!(w.digest(), crate::hash::digest(&[0u64; 64][..]));
     }
 }

@@ -333,3 +333,124 @@ fn bad_scenarios_give_path_errors() {
         .message
         .contains("limit"));
 }
+
+/// The invariant ids a full, uncached check reports for `m` (state and end-of-run checks;
+/// the event check `write-after-mprotect-returned` needs the step's events and is left out).
+fn full_check_ids(m: &Machine) -> Vec<&'static str> {
+    let (bad, _) = sim_core::invariants::check_state(m);
+    let mut ids: Vec<&'static str> = bad
+        .into_iter()
+        .chain(sim_core::invariants::check_end(m))
+        .map(|v| v.id)
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// The incremental invariant cache (`InvCache`: PTE results reused while the entry
+/// fingerprint holds, TLB results rechecked only at written PTEs) reports exactly what a
+/// full check reports, after every step of random schedules of random scenarios — with
+/// and without step recording (the two keep separate caches).
+#[test]
+fn cached_invariant_checks_agree_with_full_checks() {
+    let cases: u64 = std::env::var("MMRACE_PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    let mut r = Rng(SplitMix64::new(0xcac4_e0f1_2026));
+    let mut compared = 0usize;
+    let mut violated = 0usize;
+    for case in 0..cases {
+        let json = random_scenario(&mut r);
+        let Ok(sc) = Scenario::from_json(&json) else {
+            panic!("case {case}: unparsable JSON\n{json}");
+        };
+        let Ok(mut m) = sc.build() else { continue };
+        let record = r.below(2) == 0;
+        let mut schedule = Vec::new();
+        for _ in 0..2000 {
+            let run = m.runnable();
+            if run.is_empty() {
+                break;
+            }
+            let t = *r.pick(&run);
+            schedule.push(t);
+            let mut ids = if record {
+                m.step(t).expect("runnable").violated
+            } else {
+                m.step_quiet(t).expect("runnable")
+            };
+            ids.retain(|id| *id != sim_core::invariants::WRITE_AFTER_MPROTECT);
+            ids.dedup();
+            let full = full_check_ids(&m);
+            assert_eq!(
+                ids, full,
+                "case {case}: after step {} the cached check differs from a full one\nschedule {schedule:?}\n{json}",
+                schedule.len() - 1
+            );
+            compared += 1;
+            violated += !full.is_empty() as usize;
+        }
+    }
+    assert!(compared > 1000, "only {compared} steps compared");
+    // The comparison must cover states with violations, not only clean ones.
+    assert!(violated > 10, "only {violated} violating states compared");
+}
+
+/// Reduction on and off agree on random small scenarios: the same verdict for every
+/// invariant and the same shortest counterexample length (and, with sleep sets, the same
+/// states). Searches that hit the budget are skipped; enough must complete.
+#[test]
+fn reduction_agrees_with_the_full_search_on_random_scenarios() {
+    use sim_core::explore::{explore, ExploreOptions};
+    let cases: u64 = std::env::var("MMRACE_PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(60, |n: u64| n / 5);
+    let mut r = Rng(SplitMix64::new(0x0e0f_f0e0_2026));
+    let mut complete = 0;
+    let mut with_violation = 0;
+    for case in 0..cases {
+        let json = random_scenario(&mut r);
+        let Ok(sc) = Scenario::from_json(&json) else {
+            panic!("case {case}: unparsable JSON\n{json}");
+        };
+        let Ok(m) = sc.build() else { continue };
+        let run = |reduction| {
+            explore(
+                &m,
+                &ExploreOptions {
+                    reduction,
+                    max_states: 20_000,
+                    progress_every: 0,
+                    ..ExploreOptions::default()
+                },
+            )
+        };
+        let off = run(false);
+        if !off.complete {
+            continue;
+        }
+        let on = run(true);
+        assert!(
+            on.complete,
+            "case {case}: reduced search incomplete\n{json}"
+        );
+        complete += 1;
+        with_violation += off.any_violated() as usize;
+        assert_eq!(on.states, off.states, "case {case}: states\n{json}");
+        for (a, b) in off.per_invariant.iter().zip(&on.per_invariant) {
+            assert_eq!(
+                (&a.id, a.violated, a.length),
+                (&b.id, b.violated, b.length),
+                "case {case}: verdict or counterexample length differs\n{json}"
+            );
+        }
+    }
+    assert!(
+        complete >= cases / 3,
+        "only {complete} of {cases} searches completed"
+    );
+    assert!(with_violation > 0, "no random scenario had a violation");
+}
