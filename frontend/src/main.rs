@@ -7,8 +7,15 @@
 
 #[cfg(target_arch = "wasm32")]
 mod app;
+// The authoring logic is tested natively; its views (`editor`, `gallery`) are wasm-only.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+mod authoring;
 #[cfg(target_arch = "wasm32")]
 mod dom;
+#[cfg(target_arch = "wasm32")]
+mod editor;
+#[cfg(target_arch = "wasm32")]
+mod gallery;
 #[cfg(target_arch = "wasm32")]
 mod panels;
 // Natively only the tests use these (the UI that calls them is wasm-only).
