@@ -10,7 +10,9 @@ use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
 use crate::dom;
+use crate::editor::Authoring;
 use crate::explore;
+use crate::gallery::{self, Gallery};
 use crate::panels::{self, Changed, Threads};
 use crate::state::{self, Action, App as AppState};
 use crate::tables::PageTables;
@@ -196,7 +198,8 @@ struct Stored {
 fn boot() -> (AppState, Option<String>, Option<Stored>) {
     let h = dom::hash();
     let mut stored = None;
-    let (mut app, err) = if h.is_empty() {
+    // The library page (`#library`) shows the gallery over the default scenario.
+    let (mut app, err) = if h.is_empty() || h == gallery::HASH {
         let err = dom::meta("mmrace-error");
         if err.is_none() {
             stored = dom::meta("mmrace-scenario").map(|id| Stored {
@@ -256,6 +259,8 @@ pub fn app() -> Html {
     });
     let stored = use_state(|| booted.borrow().as_ref().and_then(|(_, _, s)| s.clone()));
     let explore_req = use_reducer(explore::Requests::default);
+    let library = use_state(|| dom::hash() == gallery::HASH);
+    let authoring = use_state(|| false);
     let ui = use_reducer(|| {
         let err = booted.borrow_mut().take().and_then(|(_, e, _)| e);
         Ui {
@@ -320,7 +325,10 @@ pub fn app() -> Html {
     );
     {
         let link = link.clone();
-        use_effect_with(link, move |link| dom::set_link(link));
+        // On the library page the address bar keeps `#library`.
+        use_effect_with((link, *library), move |(link, lib)| {
+            dom::set_link(if *lib { "" } else { link })
+        });
     }
     // Leaving or reloading the page right after a step: the address bar must be current.
     use_effect_with((), |_| {
@@ -338,13 +346,19 @@ pub fn app() -> Html {
     {
         let d = state.dispatcher();
         let u = ui.dispatcher();
+        let library = library.setter();
         use_effect_with((), move |_| {
             use wasm_bindgen::closure::Closure;
             let cb = Closure::<dyn Fn()>::new(move || {
                 let h = dom::hash();
+                if h == gallery::HASH {
+                    library.set(true);
+                    return;
+                }
                 if h.is_empty() || h == dom::current_link() {
                     return;
                 }
+                library.set(false);
                 match Link::decode(&h)
                     .map_err(|e| e.to_string())
                     .and_then(AppState::from_link)
@@ -451,11 +465,15 @@ pub fn app() -> Html {
     if violated {
         root.push("violated");
     }
+    let show_authoring = *authoring && !ui.presentation && !ui.embed && !*library;
+    if show_authoring {
+        root.push("authoring-open");
+    }
 
     html! {
         <div class={root} data-cursor={state.cursor.to_string()}
              data-state-hash={format!("{:016x}", m.state_hash())}>
-            { if ui.embed { embed_header(&state, &link) } else { header(&state, &ui, &link, &explore_req) } }
+            { if ui.embed { embed_header(&state, &link) } else { header(&state, &ui, &link, &explore_req, authoring_buttons(&library, &authoring)) } }
             <div class="banners">
             { for stored.as_ref().map(|s| html! {
                 <div class="banner loading-banner" role="status">{ format!("Loading the stored scenario {}…", s.id) }</div>
@@ -486,6 +504,12 @@ pub fn app() -> Html {
                 html! { <explore::Explore scenario={state.scenario.clone()} requests={explore_req.0} {on_open} /> }
             }) }
             </div>
+            { if *library { library_page(&state, &library) } else { html! { <>
+            { for show_authoring.then(|| {
+                let s = state.dispatcher();
+                html! { <Authoring app={Rc::new((*state).clone())}
+                                   on_load={Callback::from(move |a: AppState| s.dispatch(Action::Load(Box::new(a))))} /> }
+            }) }
             { panels::narration(&state) }
             <div id="live" class="sr-only" aria-live="polite" aria-atomic="true">{ live }</div>
             <main class="main">
@@ -526,6 +550,7 @@ pub fn app() -> Html {
                 <Timeline schedule={state.schedule.clone()} summary={state.summary.clone()} cursor={state.cursor}
                           names={names.clone()} look={look} on_jump={on_jump} />
             </footer>
+            </> } } }
             { if ui.help { help(&ui) } else { html! {} } }
         </div>
     }
@@ -536,7 +561,8 @@ fn on_key(
     d: &UseReducerDispatcher<AppState>,
     u: &UseReducerDispatcher<Ui>,
 ) {
-    if e.ctrl_key() || e.meta_key() || e.alt_key() {
+    // The library page hides the stepper: its keys would step what is not on screen.
+    if e.ctrl_key() || e.meta_key() || e.alt_key() || dom::hash() == gallery::HASH {
         return;
     }
     let target = e
@@ -794,6 +820,7 @@ fn header(
     ui: &UseReducerHandle<Ui>,
     _link: &str,
     explore_req: &UseReducerHandle<explore::Requests>,
+    authoring: Html,
 ) -> Html {
     let u = ui.dispatcher();
     let explore = {
@@ -826,6 +853,7 @@ fn header(
             { panels::kernel_badges(state.machine().kernel()) }
             <span class="spacer"></span>
             <button id="explore" onclick={explore} title="Explore every interleaving of this scenario in the background; verdict per invariant with the shortest counterexample (E)">{ "Explore all interleavings" }</button>
+            { authoring }
             <button id="share" onclick={share_cb} title="Store the scenario on the server and copy its short link">{ "Share" }</button>
             <button id="copy-link" onclick={copy} title="Copy a self-contained link to exactly this step (C)">{ "Copy link" }</button>
             <crate::export::ExportButton cursor={state.cursor} len={state.schedule.len()} />
@@ -955,4 +983,43 @@ fn help(ui: &UseReducerHandle<Ui>) -> Html {
             </div>
         </div>
     }
+}
+
+/// The header's "Library" and "Author" buttons.
+fn authoring_buttons(library: &UseStateHandle<bool>, authoring: &UseStateHandle<bool>) -> Html {
+    // Through the fragment, so that Back returns to the stepper and the page has a URL.
+    let open_library = Callback::from(|_: MouseEvent| {
+        let _ = dom::window().location().set_hash(gallery::HASH);
+    });
+    let toggle = {
+        let a = authoring.clone();
+        Callback::from(move |_: MouseEvent| a.set(!*a))
+    };
+    html! {
+        <>
+            <button id="open-library" onclick={open_library} aria-pressed={library.to_string()}
+                    title="The scenario library: search the shipped scenarios">{ "Library" }</button>
+            <button id="author" onclick={toggle} aria-pressed={authoring.to_string()}
+                    title="Edit the scenario as text, record a schedule, narrate steps">{ "✎ Author" }</button>
+        </>
+    }
+}
+
+/// The library page in place of the stepper.
+fn library_page(state: &UseReducerHandle<AppState>, library: &UseStateHandle<bool>) -> Html {
+    let on_open = {
+        let (s, l) = (state.dispatcher(), library.clone());
+        Callback::from(move |path: &'static str| {
+            s.dispatch(match AppState::from_library(path, None) {
+                Ok(a) => Action::Load(Box::new(a)),
+                Err(e) => Action::ShowError(e),
+            });
+            l.set(false);
+        })
+    };
+    let on_close = {
+        let l = library.clone();
+        Callback::from(move |_| l.set(false))
+    };
+    html! { <Gallery {on_open} {on_close} /> }
 }

@@ -7,13 +7,20 @@
 
 #[cfg(target_arch = "wasm32")]
 mod app;
+// The authoring logic is tested natively; its views (`editor`, `gallery`) are wasm-only.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+mod authoring;
 #[cfg(target_arch = "wasm32")]
 mod dom;
 // The panel is wasm-only; the result reading is tested natively.
+#[cfg(target_arch = "wasm32")]
+mod editor;
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 mod explore;
 #[cfg(target_arch = "wasm32")]
 mod export;
+#[cfg(target_arch = "wasm32")]
+mod gallery;
 #[cfg(target_arch = "wasm32")]
 mod panels;
 // Natively only the tests use these (the UI that calls them is wasm-only).

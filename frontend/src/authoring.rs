@@ -1,0 +1,1376 @@
+//! Authoring logic, free of the DOM so that it is tested natively: the library gallery's
+//! entries and search, the litmus editor's syntax highlighting and its errors placed at a
+//! line, and "record" (save the schedule on screen into the scenario) and narration notes.
+//! The views that use it are `gallery.rs` and `editor.rs`.
+
+use std::collections::BTreeMap;
+
+use sim_core::link::Link;
+use sim_core::litmus;
+use sim_core::ops::OpSpec;
+use sim_core::scenario::{Expectation, NamedSchedule, Steps};
+use sim_core::Scenario;
+
+use crate::state::{self, App};
+
+// ------------------------------------------------------------------------------ gallery
+
+/// What a shipped scenario's named schedules are expected to show (checked for every
+/// shipped schedule by `sim-core/tests/scenarios.rs`). This is about the named schedules
+/// only, not about all interleavings: the gallery does not run the explorer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Some named schedule is expected to break these invariants.
+    Violates(Vec<String>),
+    /// Every schedule with an expectation (this many) is expected to be safe.
+    Safe(usize),
+    /// No schedule states an expectation.
+    Unstated,
+}
+
+impl Verdict {
+    pub fn label(&self) -> String {
+        match self {
+            Verdict::Violates(v) => format!("expected: violates {}", v.join(", ")),
+            Verdict::Safe(1) => "expected: safe (its schedule)".to_string(),
+            Verdict::Safe(n) => format!("expected: safe ({n} schedules)"),
+            Verdict::Unstated => "no expectation stated".to_string(),
+        }
+    }
+}
+
+/// The operation filters of the gallery: (label, the op kinds it matches).
+pub const OP_FILTERS: &[(&str, &[&str])] = &[
+    ("mprotect", &["mprotect"]),
+    ("migrate", &["migrate"]),
+    ("split", &["split_huge_pmd"]),
+    ("access", &["read", "write"]),
+];
+
+fn op_kind(op: &OpSpec) -> &'static str {
+    match op {
+        OpSpec::Mprotect { .. } => "mprotect",
+        OpSpec::Migrate { .. } => "migrate",
+        OpSpec::SplitHugePmd { .. } => "split_huge_pmd",
+        OpSpec::Read { .. } => "read",
+        OpSpec::Write { .. } => "write",
+    }
+}
+
+/// One card of the library page.
+#[derive(Clone, Debug)]
+pub struct GalleryEntry {
+    pub path: &'static str,
+    pub title: String,
+    /// The description's first sentence.
+    pub summary: String,
+    /// `v6.4`, `v6.4 + restore-from-stale-entry`.
+    pub kernel: String,
+    pub hypothetical: bool,
+    /// Operation kinds used by some thread (`mprotect`, `read`, ...), sorted.
+    pub ops: Vec<&'static str>,
+    /// Invariants some schedule's expectation names.
+    pub invariants: Vec<String>,
+    pub verdict: Verdict,
+    pub schedules: usize,
+}
+
+/// The first sentence of `text` (at most about 200 characters).
+pub fn first_sentence(text: &str) -> String {
+    let t = text.trim();
+    let end = t
+        .char_indices()
+        .find(|&(i, c)| c == '.' && t[i + 1..].starts_with(char::is_whitespace))
+        .map(|(i, _)| i + 1)
+        .unwrap_or(t.len());
+    let s = &t[..end];
+    if s.chars().count() > 200 {
+        let cut: String = s.chars().take(199).collect();
+        format!("{}…", cut.trim_end())
+    } else {
+        s.to_string()
+    }
+}
+
+/// What-if descriptions open with the same disclaimer, which the card's kernel badge
+/// already shows: the summary is the sentence after it.
+fn skip_disclaimer(text: &str) -> &str {
+    let t = text.trim_start();
+    if t.starts_with("Hypothetical kernel") {
+        if let Some(i) = t.find(". ") {
+            return &t[i + 2..];
+        }
+    }
+    t
+}
+
+impl GalleryEntry {
+    pub fn of(path: &'static str, sc: &Scenario) -> GalleryEntry {
+        let mut kernel = sc.kernel.version.name().to_string();
+        for m in &sc.kernel.what_if {
+            kernel.push_str(" + ");
+            kernel.push_str(m.id());
+        }
+        let mut ops: Vec<&'static str> = sc
+            .threads
+            .iter()
+            .flat_map(|t| t.ops.iter().map(op_kind))
+            .collect();
+        ops.sort_unstable();
+        ops.dedup();
+        let mut invariants = Vec::new();
+        let mut safe = 0;
+        for s in &sc.schedules {
+            match &s.expect {
+                Some(Expectation::Violates { invariant, .. })
+                    if !invariants.contains(invariant) =>
+                {
+                    invariants.push(invariant.clone());
+                }
+                Some(Expectation::Violates { .. }) => {}
+                Some(Expectation::Safe) => safe += 1,
+                None => {}
+            }
+        }
+        let verdict = if !invariants.is_empty() {
+            Verdict::Violates(invariants.clone())
+        } else if safe > 0 {
+            Verdict::Safe(safe)
+        } else {
+            Verdict::Unstated
+        };
+        GalleryEntry {
+            path,
+            title: sc.title.clone(),
+            summary: first_sentence(skip_disclaimer(&sc.description)),
+            kernel,
+            hypothetical: !sc.kernel.what_if.is_empty(),
+            ops,
+            invariants,
+            verdict,
+            schedules: sc.schedules.len(),
+        }
+    }
+
+    /// Does the entry pass the filters? `query` is matched (case-insensitively, every word)
+    /// against the title, summary, kernel and file name; `op` is an [`OP_FILTERS`] label;
+    /// `invariant` an invariant id.
+    pub fn matches(&self, query: &str, op: &str, invariant: &str) -> bool {
+        if !op.is_empty() {
+            let kinds = OP_FILTERS
+                .iter()
+                .find(|(l, _)| *l == op)
+                .map(|(_, k)| *k)
+                .unwrap_or(&[]);
+            if !self.ops.iter().any(|o| kinds.contains(o)) {
+                return false;
+            }
+        }
+        if !invariant.is_empty() && !self.invariants.iter().any(|i| i == invariant) {
+            return false;
+        }
+        let hay = format!(
+            "{} {} {} {} {}",
+            self.title,
+            self.summary,
+            self.kernel,
+            self.path,
+            self.invariants.join(" ")
+        )
+        .to_ascii_lowercase();
+        query
+            .split_whitespace()
+            .all(|w| hay.contains(&w.to_ascii_lowercase()))
+    }
+}
+
+/// Every shipped scenario (the `bench/` scaling scenarios are not stories to open, so they
+/// are left out), in the library's order.
+pub fn gallery() -> Vec<GalleryEntry> {
+    state::library()
+        .iter()
+        .filter(|(p, _)| !p.starts_with("bench/"))
+        .filter_map(|(p, json)| Some(GalleryEntry::of(p, &Scenario::from_json(json).ok()?)))
+        .collect()
+}
+
+/// The invariants named by some entry, sorted.
+pub fn gallery_invariants(entries: &[GalleryEntry]) -> Vec<String> {
+    let mut v: Vec<String> = entries
+        .iter()
+        .flat_map(|e| e.invariants.iter().cloned())
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+// ------------------------------------------------------------------------------ highlighting
+
+/// The class of a highlighted token (also its CSS class suffix: `tok-kw`, ...).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tok {
+    Keyword,
+    Op,
+    Flag,
+    Number,
+    Str,
+    Comment,
+    Punct,
+    Word,
+    Space,
+}
+
+impl Tok {
+    pub fn class(self) -> &'static str {
+        match self {
+            Tok::Keyword => "tok-kw",
+            Tok::Op => "tok-op",
+            Tok::Flag => "tok-flag",
+            Tok::Number => "tok-num",
+            Tok::Str => "tok-str",
+            Tok::Comment => "tok-com",
+            Tok::Punct => "tok-punct",
+            Tok::Word => "tok-word",
+            Tok::Space => "",
+        }
+    }
+}
+
+const KEYWORDS: &[&str] = &[
+    "mmrace",
+    "format",
+    "description",
+    "cpus",
+    "vma",
+    "page",
+    "thp",
+    "tlb",
+    "alloc",
+    "thread",
+    "schedule",
+    "expect",
+    "note",
+    "on",
+    "cpu",
+    "caches",
+    "pfn",
+    "safe",
+    "violates",
+    "at",
+    "data",
+];
+const OPS: &[&str] = &["mprotect", "migrate", "split_huge_pmd", "read", "write"];
+
+fn classify_word(w: &str) -> Tok {
+    if KEYWORDS.contains(&w) {
+        Tok::Keyword
+    } else if OPS.contains(&w) {
+        Tok::Op
+    } else if w.starts_with("PROT_")
+        || w.starts_with("VM_")
+        || matches!(
+            w,
+            "ro" | "old" | "clean" | "non-exclusive" | "shared" | "no-anon-vma"
+        )
+    {
+        Tok::Flag
+    } else if w.starts_with(|c: char| c.is_ascii_digit()) {
+        Tok::Number
+    } else {
+        Tok::Word
+    }
+}
+
+/// Split one line into highlighted tokens; concatenated they give the line back exactly.
+/// Only colours: the parser decides what is valid.
+pub fn highlight_line(line: &str) -> Vec<(Tok, &str)> {
+    let mut out = Vec::new();
+    let b = line.as_bytes();
+    let mut i = 0;
+    while i < line.len() {
+        let c = b[i];
+        let start = i;
+        let tok = if c == b'#' {
+            i = line.len();
+            Tok::Comment
+        } else if c == b'"' {
+            i += 1;
+            while i < line.len() {
+                match b[i] {
+                    b'\\' => i = (i + 2).min(line.len()),
+                    b'"' => {
+                        i += 1;
+                        break;
+                    }
+                    _ => i += 1,
+                }
+            }
+            Tok::Str
+        } else if c == b' ' || c == b'\t' || c == b'\r' {
+            while i < line.len() && matches!(b[i], b' ' | b'\t' | b'\r') {
+                i += 1;
+            }
+            Tok::Space
+        } else if c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || c == b'*' {
+            while i < line.len()
+                && (b[i].is_ascii_alphanumeric() || matches!(b[i], b'_' | b'.' | b'*' | b'-'))
+            {
+                // `0x7f..-0x7f..` (a VMA range): the `-` before a digit is punctuation.
+                if b[i] == b'-' && b.get(i + 1).is_some_and(|d| d.is_ascii_digit()) {
+                    break;
+                }
+                i += 1;
+            }
+            classify_word(&line[start..i])
+        } else {
+            // One character (multi-byte safe).
+            i += line[i..].chars().next().map_or(1, char::len_utf8);
+            if line[start..].starts_with("->") {
+                i = start + 2;
+            }
+            Tok::Punct
+        };
+        out.push((tok, &line[start..i]));
+    }
+    out
+}
+
+fn escape_into(out: &mut String, s: &str) {
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// The editor's highlighted text and its gutter as HTML (escaped here; built as one string
+/// because a virtual node per token costs far more wasm and time than it buys): each line a
+/// `span.ed-line[data-line]`, the error's line marked and followed by its message.
+pub fn highlight_html(text: &str, err: Option<&LineError>) -> (String, String) {
+    let lines: Vec<&str> = text.split('\n').collect();
+    let err_line = err.map(|e| e.line.clamp(1, lines.len()));
+    let mut pre = String::with_capacity(text.len() * 3);
+    let mut gutter = String::with_capacity(lines.len() * 30);
+    for (i, l) in lines.iter().enumerate() {
+        let n = i + 1;
+        let bad = Some(n) == err_line;
+        let cls = if bad { " ed-error-line" } else { "" };
+        pre.push_str(&format!("<span class=\"ed-line{cls}\" data-line=\"{n}\">"));
+        for (t, s) in highlight_line(l) {
+            if t == Tok::Space {
+                escape_into(&mut pre, s);
+            } else {
+                pre.push_str(&format!("<span class=\"{}\">", t.class()));
+                escape_into(&mut pre, s);
+                pre.push_str("</span>");
+            }
+        }
+        if let Some(e) = err.filter(|_| bad) {
+            pre.push_str(&format!("<span class=\"ed-msg\" data-line=\"{n}\">  ✗ "));
+            escape_into(&mut pre, &e.message);
+            pre.push_str("</span>");
+        }
+        pre.push_str("</span>\n");
+        let gcls = if bad { " error" } else { "" };
+        gutter.push_str(&format!("<div class=\"ed-ln{gcls}\">{n}</div>"));
+    }
+    (pre, gutter)
+}
+
+// ------------------------------------------------------------------------------ errors at a line
+
+/// An error in the editor's text: the 1-based line it belongs to and the message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LineError {
+    pub line: usize,
+    pub col: Option<usize>,
+    pub message: String,
+}
+
+/// Parse and validate the editor's text as you type: the scenario, or the error placed at
+/// its line (syntax errors carry their line; validation errors name a JSON path such as
+/// `threads[1].ops[0].to_pfn`, which is mapped to the statement that wrote it). The named
+/// schedules are not replayed here — that can take a tenth of a second on long schedules —
+/// but by [`check_schedules`] once typing pauses.
+pub fn analyse(text: &str) -> Result<Scenario, LineError> {
+    let sc = litmus::parse(text).map_err(|e| LineError {
+        line: e.line,
+        col: Some(e.col),
+        message: format!("expected {}, found {}", e.expected, e.found),
+    })?;
+    let bare = Scenario {
+        schedules: Vec::new(),
+        ..sc.clone()
+    };
+    bare.build().map_err(|e| located(text, e))?;
+    Ok(sc)
+}
+
+/// The full validation of a scenario [`analyse`] accepted: its named schedules replay.
+pub fn check_schedules(text: &str, sc: &Scenario) -> Result<(), LineError> {
+    sc.build().map(|_| ()).map_err(|e| located(text, e))
+}
+
+fn located(text: &str, e: sim_core::ScenarioError) -> LineError {
+    LineError {
+        line: line_of_path(text, &e.path),
+        col: None,
+        message: e.to_string(),
+    }
+}
+
+/// The statements of the text, each as (1-based line, first word), with `;` splitting
+/// statements and the `{`/`}` of a thread block splitting off its operations.
+fn statements(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        // Cut the comment (a `#` outside strings) and blank out strings so that `;`, `{`, `}`
+        // inside them do not split.
+        let mut plain = String::with_capacity(line.len());
+        let mut in_str = false;
+        let mut esc = false;
+        for c in line.chars() {
+            if in_str {
+                if esc {
+                    esc = false;
+                } else if c == '\\' {
+                    esc = true;
+                } else if c == '"' {
+                    in_str = false;
+                }
+                plain.push('x');
+            } else if c == '#' {
+                break;
+            } else {
+                if c == '"' {
+                    in_str = true;
+                }
+                plain.push(c);
+            }
+        }
+        for seg in plain.split([';', '{', '}']) {
+            if let Some(w) = seg.split_whitespace().next() {
+                out.push((n + 1, w.to_string()));
+            }
+        }
+    }
+    out
+}
+
+/// The line of the statement a JSON path names (line 1, the header, if none matches).
+pub fn line_of_path(text: &str, path: &str) -> usize {
+    let mut parts = path.split('.');
+    let head = parts.next().unwrap_or("");
+    let (field, index) = match head.split_once('[') {
+        Some((f, rest)) => (f, rest.trim_end_matches(']').parse::<usize>().ok()),
+        None => (head, None),
+    };
+    let keyword = match field {
+        "vmas" => "vma",
+        "pages" => "page",
+        "thps" => "thp",
+        "tlb" => "tlb",
+        "threads" => "thread",
+        "schedules" => "schedule",
+        "alloc_pfns" => "alloc",
+        "cpus" => "cpus",
+        "description" => "description",
+        _ => return 1,
+    };
+    let stmts = statements(text);
+    let pos: Vec<usize> = stmts
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, w))| w == keyword)
+        .map(|(i, _)| i)
+        .collect();
+    let Some(&at) = pos.get(index.unwrap_or(0)) else {
+        return pos.first().map_or(1, |&i| stmts[i].0);
+    };
+    // threads[i].ops[j]: the j-th operation after the thread's header.
+    if field == "threads" {
+        if let Some(j) = parts
+            .next()
+            .and_then(|p| p.strip_prefix("ops["))
+            .and_then(|p| p.split(']').next())
+            .and_then(|p| p.parse::<usize>().ok())
+        {
+            if let Some((l, _)) = stmts[at + 1..]
+                .iter()
+                .take_while(|(_, w)| OPS.contains(&w.as_str()))
+                .nth(j)
+            {
+                return *l;
+            }
+        }
+    }
+    stmts[at].0
+}
+
+// ------------------------------------------------------------------------------ reloading
+
+/// The app for an edited scenario, keeping what is on screen where it still applies: the
+/// same named schedule at the same step, or the same free schedule; else the scenario's first
+/// schedule at step 0.
+pub fn reload(current: &App, sc: Scenario) -> Result<App, String> {
+    let cursor = current.cursor;
+    let keep = match &current.named {
+        Some(n) if sc.schedule(&n.name).is_some() => {
+            App::from_scenario(sc.clone(), Some(&n.name), cursor)
+        }
+        Some(_) => Err(String::new()),
+        None => {
+            let mut l = Link::new(sc.clone(), (*current.schedule).clone(), cursor);
+            l.schedule_name = None;
+            App::from_link(l)
+        }
+    };
+    keep.or_else(|_| App::from_scenario(sc, None, 0))
+}
+
+// ------------------------------------------------------------------------------ record, notes
+
+/// Is `name` usable as a schedule name (what the litmus format and the limits take)?
+pub fn check_schedule_name(name: &str) -> Result<(), String> {
+    if name.trim().is_empty() {
+        return Err("Name the schedule first.".into());
+    }
+    if name.chars().count() > 64 {
+        return Err("A schedule name has at most 64 characters.".into());
+    }
+    if name.chars().any(char::is_control) {
+        return Err("A schedule name cannot contain control characters.".into());
+    }
+    Ok(())
+}
+
+/// "Record": save the schedule on screen into the scenario under `name` (replacing a
+/// schedule of that name, whose notes are kept for the steps that still exist), and follow
+/// it from now on. The cursor stays where it is.
+pub fn save_schedule(app: &App, name: &str) -> Result<App, String> {
+    let name = name.trim();
+    check_schedule_name(name)?;
+    if app.schedule.is_empty() {
+        return Err("Nothing to save yet: step some threads first (click a thread).".into());
+    }
+    let mut sc = (*app.scenario).clone();
+    let steps = (*app.schedule).clone();
+    match sc.schedules.iter_mut().find(|s| s.name == name) {
+        Some(s) => {
+            s.steps = Steps::List(steps.clone());
+            s.notes.retain(|k, _| *k < steps.len());
+            // A recorded schedule is not the one whose expectation was checked.
+            s.expect = None;
+        }
+        None => {
+            if sc.schedules.len() >= 64 {
+                return Err("The scenario already has 64 schedules.".into());
+            }
+            sc.schedules.push(NamedSchedule {
+                name: name.to_string(),
+                description: String::new(),
+                steps: Steps::List(steps.clone()),
+                expect: None,
+                notes: BTreeMap::new(),
+            });
+        }
+    }
+    rebuild(app, sc, name)
+}
+
+/// The named schedule whose step is on screen, if notes can attach to it: the schedule
+/// still follows it up to the cursor, and a step has been taken.
+pub fn note_target(app: &App) -> Option<(&str, usize)> {
+    let n = app.named.as_ref()?;
+    let k = app.cursor.checked_sub(1)?;
+    (k < app.named_prefix).then_some((n.name.as_str(), k))
+}
+
+/// Attach `text` as the note of the step on screen (empty removes it).
+pub fn set_note(app: &App, text: &str) -> Result<App, String> {
+    let Some((name, k)) = note_target(app) else {
+        return Err(if app.cursor == 0 {
+            "Notes attach to a step: step forward first.".into()
+        } else {
+            "Notes attach to a step of a saved schedule: save this schedule first.".into()
+        });
+    };
+    let name = name.to_string();
+    let mut sc = (*app.scenario).clone();
+    let s = sc
+        .schedules
+        .iter_mut()
+        .find(|s| s.name == name)
+        .ok_or_else(|| format!("the scenario has no schedule `{name}`"))?;
+    let text = text.trim();
+    if text.is_empty() {
+        s.notes.remove(&k);
+    } else {
+        s.notes.insert(k, text.to_string());
+    }
+    rebuild(app, sc, &name)
+}
+
+/// The app for the changed scenario with the same schedule on screen, now following `name`.
+fn rebuild(app: &App, sc: Scenario, name: &str) -> Result<App, String> {
+    sc.build().map_err(|e| e.to_string())?;
+    let mut l = Link::new(sc, (*app.schedule).clone(), app.cursor);
+    l.schedule_name = Some(name.to_string());
+    let mut next = App::from_link(l)?;
+    next.read_only = app.read_only;
+    next.selected = app.selected;
+    Ok(next)
+}
+
+// ------------------------------------------------------------------------------ builder
+
+/// A part of the scenario the builder lists and can remove.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    Vma(usize),
+    Page(usize),
+    Thp(usize),
+    Tlb(usize),
+    Thread(usize),
+    /// (thread, operation)
+    Op(usize, usize),
+}
+
+/// `PROT_READ|PROT_WRITE` for 3 (as the text writes it).
+pub fn prot_name(p: u32) -> String {
+    let names: Vec<&str> = [(1, "PROT_READ"), (2, "PROT_WRITE"), (4, "PROT_EXEC")]
+        .iter()
+        .filter(|(b, _)| p & b != 0)
+        .map(|(_, n)| *n)
+        .collect();
+    if names.is_empty() {
+        "PROT_NONE".into()
+    } else {
+        names.join("|")
+    }
+}
+
+/// One line describing an operation (as the litmus text writes it).
+pub fn op_label(op: &OpSpec) -> String {
+    match op {
+        OpSpec::Mprotect { addr, len, prot } => {
+            format!("mprotect {addr} {len} {}", prot_name(prot.0))
+        }
+        OpSpec::Migrate { addr, to_pfn } => format!("migrate {addr} -> pfn {to_pfn}"),
+        OpSpec::SplitHugePmd { addr } => format!("split_huge_pmd {addr}"),
+        OpSpec::Read { addr } => format!("read {addr}"),
+        OpSpec::Write { addr, value } => format!("write {addr} = {value}"),
+    }
+}
+
+/// The builder's list: (part, label), in the order the text has them.
+pub fn parts(sc: &Scenario) -> Vec<(Part, String)> {
+    let mut v = Vec::new();
+    for (i, x) in sc.vmas.iter().enumerate() {
+        v.push((
+            Part::Vma(i),
+            format!("vma {}-{} {}", x.start, x.end, prot_name(x.prot.0)),
+        ));
+    }
+    for (i, x) in sc.pages.iter().enumerate() {
+        v.push((Part::Page(i), format!("page {} -> pfn {}", x.addr, x.pfn)));
+    }
+    for (i, x) in sc.thps.iter().enumerate() {
+        v.push((Part::Thp(i), format!("thp {} -> pfn {}", x.addr, x.pfn)));
+    }
+    for (i, x) in sc.tlb.iter().enumerate() {
+        v.push((Part::Tlb(i), format!("tlb cpu {} caches {}", x.cpu, x.addr)));
+    }
+    for (i, t) in sc.threads.iter().enumerate() {
+        v.push((
+            Part::Thread(i),
+            format!("T{i} “{}” on cpu {}", t.name, t.cpu),
+        ));
+        for (j, op) in t.ops.iter().enumerate() {
+            v.push((Part::Op(i, j), format!("  {}", op_label(op))));
+        }
+    }
+    v
+}
+
+impl Part {
+    /// The `data-remove` value of its remove button.
+    pub fn key(self) -> String {
+        match self {
+            Part::Vma(i) => format!("vma:{i}"),
+            Part::Page(i) => format!("page:{i}"),
+            Part::Thp(i) => format!("thp:{i}"),
+            Part::Tlb(i) => format!("tlb:{i}"),
+            Part::Thread(i) => format!("thread:{i}"),
+            Part::Op(t, j) => format!("op:{t}:{j}"),
+        }
+    }
+
+    pub fn parse(key: &str) -> Option<Part> {
+        let mut it = key.split(':');
+        let kind = it.next()?;
+        let a: usize = it.next()?.parse().ok()?;
+        let b: Option<usize> = it.next().and_then(|x| x.parse().ok());
+        Some(match (kind, b) {
+            ("vma", None) => Part::Vma(a),
+            ("page", None) => Part::Page(a),
+            ("thp", None) => Part::Thp(a),
+            ("tlb", None) => Part::Tlb(a),
+            ("thread", None) => Part::Thread(a),
+            ("op", Some(b)) => Part::Op(a, b),
+            _ => return None,
+        })
+    }
+}
+
+/// The builder's forms (static but for the thread choice). One HTML string, handled by one
+/// delegated click listener: far less wasm than a virtual node and a callback per control.
+const BUILDER_FORMS: &str = concat!(
+    r#"<div class="row">VMA <input id="b-vma-start" type="text" placeholder="start" aria-label="VMA start">"#,
+    r#"<input id="b-vma-end" type="text" placeholder="end" aria-label="VMA end">"#,
+    r#"<input id="b-vma-prot" type="text" value="PROT_READ|PROT_WRITE" aria-label="VMA protection">"#,
+    r#"<button id="b-add-vma" data-add="vma">Add VMA</button></div>"#,
+    r#"<div class="row"><select id="b-page-kind" aria-label="page or THP"><option value="page" selected>page</option><option value="thp">THP</option></select>"#,
+    r#"<input id="b-page-addr" type="text" placeholder="address" aria-label="page address">"#,
+    r#"<input id="b-page-pfn" type="text" placeholder="pfn" aria-label="pfn">"#,
+    r#"<input id="b-page-data" type="text" placeholder="data" aria-label="data">"#,
+    r#"<button id="b-add-page" data-add="page">Add</button></div>"#,
+    r#"<div class="row">TLB <input id="b-tlb-cpu" type="text" placeholder="cpu" aria-label="TLB cpu">"#,
+    r#"<input id="b-tlb-addr" type="text" placeholder="address" aria-label="cached address">"#,
+    r#"<button id="b-add-tlb" data-add="tlb">Add TLB entry</button></div>"#,
+    r#"<div class="row">thread <input id="b-thread-name" type="text" placeholder="name" aria-label="thread name">"#,
+    r#"<input id="b-thread-cpu" type="text" value="0" aria-label="thread cpu">"#,
+    r#"<button id="b-add-thread" data-add="thread">Add thread</button></div>"#,
+);
+const BUILDER_OP: &str = concat!(
+    r#"<select id="b-op-kind" aria-label="operation"><option value="mprotect" selected>mprotect</option>"#,
+    r#"<option value="migrate">migrate</option><option value="split_huge_pmd">split_huge_pmd</option>"#,
+    r#"<option value="read">read</option><option value="write">write</option></select>"#,
+    r#"<input id="b-op-addr" type="text" placeholder="address" aria-label="operation address">"#,
+    r#"<input id="b-op-arg" type="text" placeholder="length / pfn / value" aria-label="length, target pfn or value">"#,
+    r#"<input id="b-op-prot" type="text" placeholder="prot (mprotect)" aria-label="mprotect protection">"#,
+    r#"<button id="b-add-op" data-add="op">Add operation</button></div>"#,
+);
+
+/// The builder's inner HTML: the parts with their remove buttons, then the forms.
+pub fn builder_html(sc: &Scenario) -> String {
+    let mut h = String::from("<ul class=\"parts\">");
+    for (part, label) in parts(sc) {
+        h.push_str("<li><code>");
+        escape_into(&mut h, &label);
+        h.push_str(&format!(
+            "</code><button class=\"remove-part\" data-remove=\"{}\" title=\"Remove\" aria-label=\"Remove\">✕</button></li>",
+            part.key()
+        ));
+    }
+    h.push_str("</ul>");
+    h.push_str(BUILDER_FORMS);
+    h.push_str("<div class=\"row\"><select id=\"b-op-thread\" aria-label=\"thread\">");
+    for (i, t) in sc.threads.iter().enumerate() {
+        h.push_str(&format!("<option value=\"{i}\">T{i} "));
+        escape_into(&mut h, &t.name);
+        h.push_str("</option>");
+    }
+    h.push_str("</select>");
+    h.push_str(BUILDER_OP);
+    h
+}
+
+/// A form field: `name` for the error, `value` as typed. One token of the text format, so
+/// nothing typed into a field can add statements.
+fn field<'a>(name: &str, value: &'a str) -> Result<&'a str, String> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Err(format!("{name}: fill it in"));
+    }
+    if let Some(c) = v
+        .chars()
+        .find(|c| matches!(c, ';' | '#' | '{' | '}' | '"') || c.is_control())
+    {
+        return Err(format!("{name}: `{c}` is not allowed here"));
+    }
+    Ok(v)
+}
+
+/// What the builder's forms add.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Add {
+    Vma {
+        start: String,
+        end: String,
+        prot: String,
+    },
+    /// A 4 KiB page (`thp: false`) or a PMD-mapped THP.
+    Page {
+        thp: bool,
+        addr: String,
+        pfn: String,
+        data: String,
+    },
+    Tlb {
+        cpu: String,
+        addr: String,
+    },
+    Thread {
+        name: String,
+        cpu: String,
+    },
+    /// `kind` is `mprotect`, `migrate`, `split_huge_pmd`, `read` or `write`; `arg` is the
+    /// length, target pfn or value; `prot` only for mprotect.
+    Op {
+        thread: usize,
+        kind: String,
+        addr: String,
+        arg: String,
+        prot: String,
+    },
+}
+
+/// The litmus statement for a form (checked field by field).
+fn statement(a: &Add) -> Result<String, String> {
+    Ok(match a {
+        Add::Vma { start, end, prot } => format!(
+            "vma {}-{} {}",
+            field("start", start)?,
+            field("end", end)?,
+            field("protection", prot)?
+        ),
+        Add::Page {
+            thp,
+            addr,
+            pfn,
+            data,
+        } => {
+            let data = if data.trim().is_empty() {
+                "0"
+            } else {
+                field("data", data)?
+            };
+            format!(
+                "{} {} -> pfn {} data {data}",
+                if *thp { "thp" } else { "page" },
+                field("address", addr)?,
+                field("pfn", pfn)?
+            )
+        }
+        Add::Tlb { cpu, addr } => {
+            format!(
+                "tlb cpu {} caches {}",
+                field("cpu", cpu)?,
+                field("address", addr)?
+            )
+        }
+        Add::Thread { name, cpu } => {
+            let name = name.trim();
+            if name.is_empty() {
+                return Err("name: fill it in".into());
+            }
+            let cpu = if cpu.trim().is_empty() {
+                "0"
+            } else {
+                field("cpu", cpu)?
+            };
+            format!(
+                "thread {} on cpu {cpu} {{\n}}",
+                serde_json::to_string(name).unwrap_or_default()
+            )
+        }
+        Add::Op {
+            kind,
+            addr,
+            arg,
+            prot,
+            ..
+        } => {
+            let addr = field("address", addr)?;
+            match kind.as_str() {
+                "mprotect" => format!(
+                    "mprotect {addr} {} {}",
+                    field("length", arg)?,
+                    field("protection", prot)?
+                ),
+                "migrate" => format!("migrate {addr} -> pfn {}", field("target pfn", arg)?),
+                "split_huge_pmd" => format!("split_huge_pmd {addr}"),
+                "read" => format!("read {addr}"),
+                "write" => format!("write {addr} = {}", field("value", arg)?),
+                k => return Err(format!("operation: unknown kind `{k}`")),
+            }
+        }
+    })
+}
+
+/// Add what a form describes. The fields are read by the litmus parser (so they take what
+/// the text takes: `0x1000`, `PROT_READ|PROT_WRITE`, ...) and the result is validated like
+/// any scenario; errors name the field.
+pub fn add(sc: &Scenario, a: &Add) -> Result<Scenario, String> {
+    let stmt = statement(a)?;
+    let mut next = match a {
+        Add::Op { thread, .. } => {
+            let t = *thread;
+            if t >= sc.threads.len() {
+                return Err(format!("thread: there is no thread {t}"));
+            }
+            let tiny = format!("mmrace v6.4\nthread \"t\" {{\n{stmt}\n}}");
+            let op = litmus::parse(&tiny)
+                .map_err(|e| {
+                    format!(
+                        "`{stmt}`: column {}: expected {}, found {}",
+                        e.col, e.expected, e.found
+                    )
+                })?
+                .threads
+                .remove(0)
+                .ops
+                .remove(0);
+            let mut next = sc.clone();
+            next.threads[t].ops.push(op);
+            next
+        }
+        _ => {
+            let base = litmus::print(sc);
+            let base_lines = base.lines().count();
+            litmus::parse(&format!("{base}\n{stmt}\n")).map_err(|e| {
+                if e.line > base_lines {
+                    format!(
+                        "`{stmt}`: column {}: expected {}, found {}",
+                        e.col, e.expected, e.found
+                    )
+                } else {
+                    e.to_string()
+                }
+            })?
+        }
+    };
+    // The text form lists things by kind; keep the schedules (a new thread has no steps in
+    // them, which is valid).
+    next.schedules.clone_from(&sc.schedules);
+    next.build().map_err(|e| e.to_string())?;
+    Ok(next)
+}
+
+/// Remove a part. Removing a thread also removes the schedules, which name threads by
+/// index; removing anything else keeps those that are still valid.
+pub fn remove(sc: &Scenario, part: Part) -> Result<Scenario, String> {
+    let mut next = sc.clone();
+    let gone = match part {
+        Part::Vma(i) => next
+            .vmas
+            .get(i)
+            .is_some()
+            .then(|| next.vmas.remove(i))
+            .is_some(),
+        Part::Page(i) => next
+            .pages
+            .get(i)
+            .is_some()
+            .then(|| next.pages.remove(i))
+            .is_some(),
+        Part::Thp(i) => next
+            .thps
+            .get(i)
+            .is_some()
+            .then(|| next.thps.remove(i))
+            .is_some(),
+        Part::Tlb(i) => next
+            .tlb
+            .get(i)
+            .is_some()
+            .then(|| next.tlb.remove(i))
+            .is_some(),
+        Part::Thread(i) => {
+            let ok = i < next.threads.len();
+            if ok {
+                next.threads.remove(i);
+                next.schedules.clear();
+            }
+            ok
+        }
+        Part::Op(t, j) => match next.threads.get_mut(t) {
+            Some(th) if j < th.ops.len() => {
+                th.ops.remove(j);
+                true
+            }
+            _ => false,
+        },
+    };
+    if !gone {
+        return Err("that part no longer exists".into());
+    }
+    // Schedules that no longer replay (an operation removed under them) are dropped.
+    let bare = Scenario {
+        schedules: Vec::new(),
+        ..next.clone()
+    };
+    if let Ok(m) = bare.build() {
+        next.schedules.retain(|s| {
+            s.resolve(&m)
+                .is_ok_and(|steps| sim_core::scenario::check_schedule(&m, &steps).is_ok())
+        });
+    }
+    next.build().map_err(|e| e.to_string())?;
+    Ok(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::Action;
+
+    #[test]
+    fn gallery_lists_the_shipped_scenarios_with_their_expectations() {
+        let g = gallery();
+        assert!(g.len() >= 20, "{}", g.len());
+        let c = g
+            .iter()
+            .find(|e| e.path == "whatif-c-restore-from-stale-entry-v6.4.json")
+            .unwrap();
+        assert_eq!(
+            c.verdict,
+            Verdict::Violates(vec!["writable-pte-in-readonly-vma".into()])
+        );
+        assert!(c.hypothetical);
+        assert_eq!(c.kernel, "v6.4 + restore-from-stale-entry");
+        assert!(c.ops.contains(&"migrate") && c.ops.contains(&"write"));
+        assert!(c.summary.starts_with("The restorer reads"), "{}", c.summary);
+        let seed = g
+            .iter()
+            .find(|e| e.path == "seed-mprotect-vs-migration-v6.4.json")
+            .unwrap();
+        assert!(matches!(seed.verdict, Verdict::Safe(n) if n >= 2));
+        assert!(!seed.summary.is_empty() && seed.summary.len() <= 210);
+        assert!(g.iter().all(|e| !e.path.starts_with("bench/")));
+    }
+
+    #[test]
+    fn gallery_search_by_operation_invariant_and_text() {
+        let g = gallery();
+        let split: Vec<_> = g.iter().filter(|e| e.matches("", "split", "")).collect();
+        assert!(!split.is_empty());
+        assert!(split.iter().all(|e| e.ops.contains(&"split_huge_pmd")));
+        assert!(split.len() < g.len());
+        let lost: Vec<_> = g
+            .iter()
+            .filter(|e| e.matches("", "", "lost-write"))
+            .collect();
+        assert!(lost.iter().all(|e| e.path.starts_with("whatif-e-")));
+        assert_eq!(lost.len(), 2);
+        let q: Vec<_> = g
+            .iter()
+            .filter(|e| e.matches("What-if (c) V6.3", "", ""))
+            .map(|e| e.path)
+            .collect();
+        assert_eq!(q, ["whatif-c-restore-from-stale-entry-v6.3.json"]);
+        assert!(g.iter().all(|e| !e.matches("no-such-word", "", "")));
+    }
+
+    #[test]
+    fn highlighting_covers_the_line_exactly() {
+        let line = "vma 0x7f0000000000-0x7f0000001000 PROT_READ|PROT_WRITE \"a;b\" # c \"d\"";
+        let toks = highlight_line(line);
+        let back: String = toks.iter().map(|(_, s)| *s).collect();
+        assert_eq!(back, line);
+        let kinds: Vec<(Tok, &str)> = toks.into_iter().filter(|(t, _)| *t != Tok::Space).collect();
+        assert_eq!(kinds[0], (Tok::Keyword, "vma"));
+        assert_eq!(kinds[1], (Tok::Number, "0x7f0000000000"));
+        assert_eq!(kinds[2], (Tok::Punct, "-"));
+        assert_eq!(kinds[4], (Tok::Flag, "PROT_READ"));
+        assert_eq!(kinds[7], (Tok::Str, "\"a;b\""));
+        assert_eq!(kinds[8], (Tok::Comment, "# c \"d\""));
+        let t = highlight_line("  migrate 0x1000 -> pfn 0x2 ; é");
+        assert_eq!(
+            t.iter().map(|(_, s)| *s).collect::<String>(),
+            "  migrate 0x1000 -> pfn 0x2 ; é"
+        );
+        assert!(t.contains(&(Tok::Op, "migrate")) && t.contains(&(Tok::Punct, "->")));
+    }
+
+    #[test]
+    fn the_builder_adds_and_removes_parts_and_names_the_bad_field() {
+        let sc = App::default_scenario();
+        let v = add(
+            &sc,
+            &Add::Vma {
+                start: "0x7f0000100000".into(),
+                end: "0x7f0000102000".into(),
+                prot: "PROT_READ|PROT_WRITE".into(),
+            },
+        )
+        .unwrap();
+        assert_eq!(v.vmas.len(), sc.vmas.len() + 1);
+        assert_eq!(v.schedules, sc.schedules);
+        let p = add(
+            &v,
+            &Add::Page {
+                thp: false,
+                addr: "0x7f0000100000".into(),
+                pfn: "0x50000".into(),
+                data: "".into(),
+            },
+        )
+        .unwrap();
+        assert_eq!(p.pages.len(), sc.pages.len() + 1);
+        let t = add(
+            &p,
+            &Add::Thread {
+                name: "reader".into(),
+                cpu: "1".into(),
+            },
+        )
+        .unwrap();
+        let n = t.threads.len() - 1;
+        let o = add(
+            &t,
+            &Add::Op {
+                thread: n,
+                kind: "read".into(),
+                addr: "0x7f0000100000".into(),
+                arg: "".into(),
+                prot: "".into(),
+            },
+        )
+        .unwrap();
+        assert_eq!(o.threads[n].ops.len(), 1);
+        assert!(
+            litmus::print(&o).contains("thread \"reader\" on cpu 1 {\n  read 0x7f0000100000\n}")
+        );
+        // Bad input: errors name the field or the statement.
+        let e = add(
+            &sc,
+            &Add::Vma {
+                start: "".into(),
+                end: "1".into(),
+                prot: "1".into(),
+            },
+        )
+        .unwrap_err();
+        assert!(e.starts_with("start:"), "{e}");
+        let e = add(
+            &sc,
+            &Add::Vma {
+                start: "0x1000; cpus 3".into(),
+                end: "1".into(),
+                prot: "1".into(),
+            },
+        )
+        .unwrap_err();
+        assert!(e.starts_with("start: `;`"), "{e}");
+        let e = add(
+            &sc,
+            &Add::Vma {
+                start: "0x7f0000100000".into(),
+                end: "zz".into(),
+                prot: "PROT_READ".into(),
+            },
+        )
+        .unwrap_err();
+        assert!(e.contains("found \"zz\""), "{e}");
+        let e = add(
+            &sc,
+            &Add::Page {
+                thp: false,
+                addr: "0x1000".into(),
+                pfn: "0x50000".into(),
+                data: "".into(),
+            },
+        )
+        .unwrap_err();
+        assert!(e.starts_with("pages[2]"), "a page outside any VMA: {e}");
+        let e = add(
+            &t,
+            &Add::Op {
+                thread: 9,
+                kind: "read".into(),
+                addr: "0x1".into(),
+                arg: "".into(),
+                prot: "".into(),
+            },
+        )
+        .unwrap_err();
+        assert!(e.starts_with("thread:"), "{e}");
+        // Removing: the op, then the thread (and with it the schedules).
+        let r = remove(&o, Part::Op(n, 0)).unwrap();
+        assert!(r.threads[n].ops.is_empty());
+        let r = remove(&r, Part::Thread(n)).unwrap();
+        assert_eq!(r.threads.len(), n);
+        assert!(r.schedules.is_empty());
+        assert!(remove(&r, Part::Vma(99)).is_err());
+        // Removing the page a schedule's steps need keeps the scenario valid or says why.
+        assert!(parts(&o)
+            .iter()
+            .any(|(p, l)| *p == Part::Op(n, 0) && l.contains("read 0x7f0000100000")));
+    }
+
+    #[test]
+    fn builder_html_lists_parts_with_keys_that_parse_back() {
+        let mut sc = App::default_scenario();
+        sc.threads[0].name = "<i>".into();
+        let h = builder_html(&sc);
+        for (p, _) in parts(&sc) {
+            assert!(h.contains(&format!("data-remove=\"{}\"", p.key())), "{h}");
+            assert_eq!(Part::parse(&p.key()), Some(p));
+        }
+        assert!(h.contains("T0 &lt;i&gt;</option>") && !h.contains("<i>"));
+        assert_eq!(Part::parse("op:1"), None);
+        assert_eq!(Part::parse("vma:x"), None);
+    }
+
+    #[test]
+    fn highlighted_html_escapes_and_marks_the_error_line() {
+        let e = LineError {
+            line: 2,
+            col: Some(3),
+            message: "expected <x>, found \"&\"".into(),
+        };
+        let (pre, gutter) = highlight_html("cpus 2\nvma <&>\n", Some(&e));
+        assert!(
+            pre.contains("<span class=\"ed-line ed-error-line\" data-line=\"2\">"),
+            "{pre}"
+        );
+        assert!(
+            pre.contains(">&lt;</span><span class=\"tok-punct\">&amp;</span>")
+                && !pre.contains("<&>"),
+            "{pre}"
+        );
+        assert!(
+            pre.contains("✗ expected &lt;x&gt;, found &quot;&amp;&quot;</span></span>"),
+            "{pre}"
+        );
+        assert_eq!(pre.matches("class=\"ed-line").count(), 3);
+        assert_eq!(gutter.matches("ed-ln error").count(), 1);
+        assert!(gutter.contains("<div class=\"ed-ln error\">2</div>"));
+    }
+
+    fn litmus_of(path: &str) -> String {
+        let json = sim_core::library::get(path).unwrap();
+        litmus::print(&Scenario::from_json(json).unwrap())
+    }
+
+    #[test]
+    fn syntax_errors_are_placed_at_their_line() {
+        let text = litmus_of("mprotect-basic.json");
+        assert!(analyse(&text).is_ok());
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        let vma = lines.iter().position(|l| l.starts_with("vma ")).unwrap();
+        lines[vma] = lines[vma].replace("PROT_READ", "PROT_REED");
+        let e = analyse(&lines.join("\n")).unwrap_err();
+        assert_eq!(e.line, vma + 1, "{e:?}");
+    }
+
+    #[test]
+    fn validation_errors_are_placed_at_the_statement_they_name() {
+        let text = litmus_of("whatif-c-restore-from-stale-entry-v6.4.json");
+        // The migration target equals the page's own pfn: threads[1].ops[0] is invalid.
+        let lines: Vec<&str> = text.lines().collect();
+        let mig = lines.iter().position(|l| l.contains("migrate ")).unwrap();
+        let page = lines.iter().find(|l| l.starts_with("page ")).unwrap();
+        let pfn = page
+            .split("pfn ")
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap();
+        let bad = text.replacen(
+            lines[mig],
+            &format!("  migrate 0x7f0000000000 -> pfn {pfn}"),
+            1,
+        );
+        let e = analyse(&bad).unwrap_err();
+        assert!(e.message.contains("threads[1].ops[0]"), "{e:?}");
+        assert_eq!(e.line, mig + 1, "{e:?}");
+        // A second VMA overlapping the first: the error is at the second `vma` line.
+        let vma = lines.iter().position(|l| l.starts_with("vma ")).unwrap();
+        let dup = text.replacen(lines[vma], &format!("{}\n{}", lines[vma], lines[vma]), 1);
+        let e = analyse(&dup).unwrap_err();
+        assert!(e.message.starts_with("vmas[1]"), "{e:?}");
+        assert_eq!(e.line, vma + 2, "{e:?}");
+        // Thread ops on one line, separated by `;`.
+        let t = "thread \"a\" { read 0x1000; write 0x2000 = 1 }\nthread \"b\" {\n read 0x1\n}";
+        assert_eq!(line_of_path(t, "threads[0].ops[1].addr"), 1);
+        assert_eq!(line_of_path(t, "threads[1].ops[0].addr"), 3);
+        assert_eq!(line_of_path(t, "threads[1].name"), 2);
+        assert_eq!(line_of_path(t, "kernel"), 1);
+    }
+
+    #[test]
+    fn schedule_errors_are_found_once_typing_pauses_at_the_schedule_line() {
+        let text = litmus_of("seed-mprotect-vs-migration-v6.4.json");
+        let lines: Vec<&str> = text.lines().collect();
+        let second = lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.starts_with("schedule "))
+            .nth(1)
+            .unwrap()
+            .0;
+        let (head, _) = lines[second].split_once(" = ").unwrap();
+        let bad = text.replacen(lines[second], &format!("{head} = [7]"), 1);
+        let sc = analyse(&bad).expect("the schedules are not replayed while typing");
+        let e = check_schedules(&bad, &sc).unwrap_err();
+        assert!(e.message.starts_with("schedules[1].steps[0]"), "{e:?}");
+        assert_eq!(e.line, second + 1, "{e:?}");
+        assert!(check_schedules(&text, &analyse(&text).unwrap()).is_ok());
+    }
+
+    #[test]
+    fn editing_the_initial_state_reloads_at_the_same_step() {
+        let a = App::from_library("mprotect-basic.json", None)
+            .unwrap()
+            .apply(Action::Jump(3));
+        let text = litmus_of("mprotect-basic.json").replace("data 0x", "data 0x7");
+        let sc = analyse(&text).unwrap();
+        let b = reload(&a, sc.clone()).unwrap();
+        assert_eq!(b.cursor, 3);
+        assert_eq!(*b.scenario, sc);
+        assert_ne!(b.initial.state_hash(), a.initial.state_hash());
+    }
+
+    #[test]
+    fn record_a_schedule_and_narrate_it_then_the_link_carries_the_notes() {
+        let free = App::from_library("seed-mprotect-vs-migration-v6.4.json", None)
+            .unwrap()
+            .with_schedule(None)
+            .unwrap();
+        assert!(save_schedule(&free, "mine").is_err(), "nothing stepped yet");
+        let mut a = free.clone();
+        for t in [1, 1, 0, 0, 2] {
+            a = a.apply(Action::StepThread(t));
+        }
+        assert!(set_note(&a, "x").is_err(), "not saved yet");
+        assert!(save_schedule(&a, " ").is_err());
+        let saved = save_schedule(&a, "mine").unwrap();
+        assert_eq!(saved.cursor, 5);
+        assert_eq!(saved.named.as_ref().unwrap().name, "mine");
+        assert_eq!(
+            saved.scenario.schedule("mine").unwrap().steps,
+            Steps::List(vec![1, 1, 0, 0, 2])
+        );
+        let one = saved.apply(Action::Jump(1));
+        let noted = set_note(&one, "  The migration starts.  ").unwrap();
+        assert_eq!(noted.note(), Some("The migration starts."));
+        let noted = set_note(&noted.apply(Action::Jump(4)), "Fourth.").unwrap();
+        // The link of what is on screen carries the notes.
+        let back = App::from_link(Link::decode(&noted.link()).unwrap()).unwrap();
+        assert_eq!(back.note(), Some("Fourth."));
+        assert_eq!(
+            back.apply(Action::Jump(1)).note(),
+            Some("The migration starts.")
+        );
+        // Removing a note; re-saving a shorter schedule drops notes past its end.
+        let removed = set_note(&back, "").unwrap();
+        assert_eq!(removed.note(), None);
+        let short = back.apply(Action::Jump(2)).apply(Action::StepThread(2));
+        assert_eq!(*short.schedule, [1, 1, 2]);
+        let resaved = save_schedule(&short, "mine").unwrap();
+        let notes = &resaved.scenario.schedule("mine").unwrap().notes;
+        assert_eq!(notes.keys().copied().collect::<Vec<_>>(), [0]);
+        // The text form shows them.
+        let text = litmus::print(&noted.scenario);
+        assert!(text.contains("note 3 \"Fourth.\""), "{text}");
+    }
+}
