@@ -6,11 +6,13 @@
 //!
 //! [`explore`] runs a breadth-first search from the initial machine. A state is identified
 //! by a 128-bit hash of the canonical state (everything [`Machine`]'s `Hash` covers: no
-//! step counter, no history), computed in one pass with two independent 64-bit lanes (an
-//! Fx-style lane and a Murmur3-style lane, each with a 64-bit avalanche at the end). A PTE
-//! table enters that pass as its 128-bit digest, which every write keeps up to date
+//! step counter, no history), computed with two independent 64-bit lanes (an Fx-style lane
+//! and a Murmur3-style lane, each with a 64-bit avalanche at the end) over 128-bit digests
+//! of the machine's parts. Each part's digest is memoised in its copy-on-write wrapper
+//! (`state::Shared`) until a step writes the part, so a successor rehashes only what its step
+//! touched. A PTE table enters as its 128-bit digest, which every write keeps up to date
 //! (`state::PteEntries`: a sum of per-entry hashes, so it depends on the entries only), and
-//! not as its 512 entries: keying a state costs a few hundred words. With
+//! not as its 512 entries; the owed TLB flushes likewise (`state::FlushOwed`). With
 //! 128 bits, the chance that two of even 10⁸ distinct states share a key is below 10⁻²⁰;
 //! with 64 bits it would be ~3·10⁻⁴ at that size, and the Fx mix alone is weak on
 //! structured input. (A collision would merge two states and could hide a violation.) Only the key, a parent pointer (state index, thread) and — for the current
@@ -226,12 +228,15 @@ impl ExploreResult {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct Key(u64, u64);
 
-/// The key of a machine's canonical state: the same fields as `Machine`'s `Hash`, but with
-/// each PTE table contributing its 128-bit digest (kept up to date by every write, see
-/// [`crate::state::PteEntries`]) and each per-page folio vector its memoised digest
-/// ([`crate::state::PageVec`]), so that a state costs a few hundred words to key instead of
-/// thousands. Still a function of the
-/// state alone: equal states have equal keys whatever path led to them.
+/// The key of a machine's canonical state: the same fields as `Machine`'s `Hash`, each part
+/// entering as a 128-bit digest — memoised in the part's copy-on-write wrapper
+/// ([`crate::state::Shared`]) until a step changes it, so a successor rehashes only what its
+/// step touched. Within the page tables each PTE table contributes its digest (kept up to
+/// date by every write, see [`crate::state::PteEntries`]), within the folios each per-page
+/// vector its memoised digest ([`crate::state::PageVec`]), and the owed flushes their
+/// running digest ([`crate::state::FlushOwed`]). Every digest is a fixed function of its
+/// part's value, so the key is still a function of the state alone: equal states have
+/// equal keys whatever path led to them.
 fn key_of(m: &Machine) -> Key {
     let (a, b) = key_words(m);
     Key(a, b)
@@ -239,8 +244,29 @@ fn key_of(m: &Machine) -> Key {
 
 fn key_words(m: &Machine) -> (u64, u64) {
     let mut h = KeyHasher::new();
-    m.mm.hash(&mut h);
-    let pt = &m.pt;
+    let word2 = |h: &mut KeyHasher, (a, b): (u64, u64)| {
+        h.write_u64(a);
+        h.write_u64(b);
+    };
+    word2(&mut h, m.mm.memo_digest(crate::hash::digest));
+    word2(&mut h, m.pt.memo_digest(page_tables_digest));
+    word2(&mut h, m.folios.memo_digest(folios_digest));
+    word2(&mut h, m.cpus.memo_digest(crate::hash::digest));
+    h.write_u64(m.threads.len() as u64);
+    for t in &m.threads {
+        word2(&mut h, t.memo_digest(crate::hash::digest));
+    }
+    m.alloc_next.hash(&mut h);
+    word2(&mut h, m.last_write.memo_digest(crate::hash::digest));
+    // The owed flushes as their running digest, and their count.
+    h.write_u64(m.flush_owed.len() as u64);
+    word2(&mut h, m.flush_owed.digest());
+    h.words()
+}
+
+/// The page tables' share of the key: each PTE table by its running digest.
+fn page_tables_digest(pt: &crate::state::PageTables) -> (u64, u64) {
+    let mut h = KeyHasher::new();
     pt.pmds.hash(&mut h);
     h.write_u64(pt.tables.len() as u64);
     for (&pfn, t) in &pt.tables {
@@ -253,8 +279,14 @@ fn key_words(m: &Machine) -> (u64, u64) {
     pt.deposited.hash(&mut h);
     pt.pmd_locks.hash(&mut h);
     pt.next_table_pfn.hash(&mut h);
-    h.write_u64(m.folios.len() as u64);
-    for (&pfn, f) in &m.folios {
+    h.words()
+}
+
+/// The folios' share of the key: each per-page vector by its memoised digest.
+fn folios_digest(folios: &std::collections::BTreeMap<u64, crate::state::Folio>) -> (u64, u64) {
+    let mut h = KeyHasher::new();
+    h.write_u64(folios.len() as u64);
+    for (&pfn, f) in folios {
         h.write_u64(pfn);
         let crate::state::Folio {
             pfn: head,
@@ -288,11 +320,6 @@ fn key_words(m: &Machine) -> (u64, u64) {
             h.write_u64(b);
         }
     }
-    m.cpus.hash(&mut h);
-    m.threads.hash(&mut h);
-    m.alloc_next.hash(&mut h);
-    m.last_write.hash(&mut h);
-    m.flush_owed.hash(&mut h);
     h.words()
 }
 

@@ -14,7 +14,8 @@ use crate::ops::{self, OpSpec, OpState, Progress};
 use crate::pte;
 use crate::record::{Change, Event, LineRef, LockEvent, StepRecord};
 use crate::state::{
-    pmd_index, pmd_lock_index, Cpu, Folio, LockId, Mm, PageTables, RwMode, Tid, TlbEntry,
+    pmd_index, pmd_lock_index, Cpu, FlushOwed, Folio, LockId, Mm, PageTables, RwMode, Shared, Tid,
+    TlbEntry,
 };
 
 /// The static part of a machine: what the scenario fixed. Shared between clones.
@@ -111,19 +112,20 @@ pub const MAX_STEPS: usize = 100_000;
 #[derive(Clone, Debug)]
 pub struct Machine {
     pub spec: Arc<Spec>,
-    pub mm: Mm,
-    pub pt: PageTables,
+    pub mm: Shared<Mm>,
+    pub pt: Shared<PageTables>,
     /// Folios by head pfn.
-    pub folios: BTreeMap<u64, Folio>,
-    pub cpus: Vec<Cpu>,
-    pub threads: Vec<Thread>,
+    pub folios: Shared<BTreeMap<u64, Folio>>,
+    pub cpus: Shared<Vec<Cpu>>,
+    /// Each shared copy-on-write: a step changes one thread's state.
+    pub threads: Vec<Shared<Thread>>,
     /// Frames handed out by the page allocator, in order (scenario `alloc_pfns`).
     pub alloc_pfns: Vec<u64>,
     pub alloc_next: usize,
     /// Last completed user write per page (for `lost-write`).
-    pub last_write: BTreeMap<u64, u64>,
+    pub last_write: Shared<BTreeMap<u64, u64>>,
     /// Flushes owed: (thread, start, end) of entries changed whose TLB flush is deferred.
-    pub flush_owed: Vec<(Tid, u64, u64)>,
+    pub flush_owed: FlushOwed,
     // --- not part of the canonical state ---
     /// Steps taken so far.
     pub steps: usize,
@@ -815,11 +817,7 @@ impl Machine {
 
     /// Note that `tid` changed [start, end) and owes a TLB flush for it.
     pub fn owe_flush(&mut self, tid: Tid, start: u64, end: u64) {
-        if !self
-            .flush_owed
-            .iter()
-            .any(|&(o, s, e)| o == tid && s <= start && end <= e)
-        {
+        if !self.flush_owed.covers(tid, start, end) {
             self.flush_owed.push((tid, start, end));
         }
     }

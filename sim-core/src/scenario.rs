@@ -700,10 +700,11 @@ fn build(sc: &Scenario) -> Result<Machine, ScenarioError> {
             next_vma_id,
             tlb_flush_pending: 0,
             tlb_flush_batched: false,
-        },
-        pt,
-        folios,
-        cpus,
+        }
+        .into(),
+        pt: pt.into(),
+        folios: folios.into(),
+        cpus: cpus.into(),
         threads: vec![
             Thread {
                 op_index: 0,
@@ -712,13 +713,14 @@ fn build(sc: &Scenario) -> Result<Machine, ScenarioError> {
                 held: Vec::new(),
                 killed: None,
                 results: Vec::new(),
-            };
+            }
+            .into();
             nthreads
         ],
         alloc_pfns: sc.alloc_pfns.iter().map(|h| h.0).collect(),
         alloc_next: 0,
-        last_write: BTreeMap::new(),
-        flush_owed: Vec::new(),
+        last_write: Default::default(),
+        flush_owed: Default::default(),
         steps: 0,
         broken: BTreeMap::new(),
         log: Default::default(),

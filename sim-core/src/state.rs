@@ -10,6 +10,150 @@ use serde::Serialize;
 
 use crate::pte::{self, PAGE_SHIFT, PMD_SHIFT};
 
+/// A memoised 128-bit digest: like a `OnceLock<(u64, u64)>`, but cloning it is a plain
+/// copy (a `OnceLock`'s clone runs its initialisation machinery again, which cost more than
+/// the hashing it saved when the explorer cloned a machine's memos per transition).
+///
+/// Sound without a lock: the value only ever goes from unset to the digest of the current
+/// contents (`clear` needs `&mut`), concurrent initialisers store the same words, and the
+/// flag is published with release/acquire after the words.
+#[derive(Default)]
+pub(crate) struct DigestMemo {
+    a: std::sync::atomic::AtomicU64,
+    b: std::sync::atomic::AtomicU64,
+    set: std::sync::atomic::AtomicBool,
+}
+
+impl DigestMemo {
+    pub(crate) fn get_or_init(&self, f: impl FnOnce() -> (u64, u64)) -> (u64, u64) {
+        use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+        if self.set.load(Acquire) {
+            return (self.a.load(Relaxed), self.b.load(Relaxed));
+        }
+        let (a, b) = f();
+        self.a.store(a, Relaxed);
+        self.b.store(b, Relaxed);
+        self.set.store(true, Release);
+        (a, b)
+    }
+    pub(crate) fn clear(&mut self) {
+        *self.set.get_mut() = false;
+    }
+}
+
+impl Clone for DigestMemo {
+    fn clone(&self) -> Self {
+        use std::sync::atomic::Ordering::{Acquire, Relaxed};
+        let set = self.set.load(Acquire);
+        DigestMemo {
+            a: self.a.load(Relaxed).into(),
+            b: self.b.load(Relaxed).into(),
+            set: set.into(),
+        }
+    }
+}
+
+/// A part of the machine shared copy-on-write between clones: reads go through `Deref`,
+/// any mutable access (`DerefMut`) first unshares it (`Arc::make_mut`).
+///
+/// The explorer clones the machine for every transition, and a step changes one or two
+/// parts of it (a PTE, one thread, a lock); cloning the others (B-trees of page tables
+/// and folios, the VMA list, the TLBs) was most of a transition's cost. Shared, a clone of
+/// an unchanged part is a refcount bump. `Hash`, `PartialEq`, `Debug` and `Serialize` are
+/// those of the value (state and trace hashes are unchanged).
+///
+/// It also memoises the part's share of the explorer's state key (dropped by any mutable
+/// access, kept by a clone), so that keying a successor rehashes only the parts the step
+/// touched.
+#[derive(Default)]
+pub struct Shared<T> {
+    v: std::sync::Arc<T>,
+    memo: DigestMemo,
+}
+
+impl<T> Shared<T> {
+    pub fn new(v: T) -> Self {
+        Shared {
+            v: std::sync::Arc::new(v),
+            memo: DigestMemo::default(),
+        }
+    }
+
+    /// The value's 128-bit digest by `f`, memoised until the next mutable access. Callers
+    /// must pass the same function for a given field every time (only the explorer's
+    /// state key uses it), so the memo is always `f` of the current value.
+    pub(crate) fn memo_digest(&self, f: impl FnOnce(&T) -> (u64, u64)) -> (u64, u64) {
+        self.memo.get_or_init(|| f(&self.v))
+    }
+}
+
+impl<T> Clone for Shared<T> {
+    fn clone(&self) -> Self {
+        Shared {
+            v: self.v.clone(),
+            memo: self.memo.clone(),
+        }
+    }
+}
+
+impl<T> From<T> for Shared<T> {
+    fn from(v: T) -> Self {
+        Shared::new(v)
+    }
+}
+
+impl<T> std::ops::Deref for Shared<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.v
+    }
+}
+
+impl<T: Clone> std::ops::DerefMut for Shared<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        self.memo.clear();
+        std::sync::Arc::make_mut(&mut self.v)
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Shared<T>
+where
+    &'a T: IntoIterator,
+{
+    type Item = <&'a T as IntoIterator>::Item;
+    type IntoIter = <&'a T as IntoIterator>::IntoIter;
+    fn into_iter(self) -> Self::IntoIter {
+        (&*self.v).into_iter()
+    }
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for Shared<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.v.fmt(f)
+    }
+}
+
+impl<T: PartialEq> PartialEq for Shared<T> {
+    fn eq(&self, o: &Self) -> bool {
+        // Shared with each other: equal without comparing.
+        std::sync::Arc::ptr_eq(&self.v, &o.v) || self.v == o.v
+    }
+}
+
+impl<T: Eq> Eq for Shared<T> {}
+
+impl<T: std::hash::Hash> std::hash::Hash for Shared<T> {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.v.hash(h);
+    }
+}
+
+impl<T: Serialize> Serialize for Shared<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.v.serialize(s)
+    }
+}
+
 /// A thread index (position in the scenario's thread list).
 pub type Tid = usize;
 
@@ -444,14 +588,14 @@ impl PageTables {
 #[derive(Clone, Default)]
 pub struct PageVec<T> {
     v: std::sync::Arc<Vec<T>>,
-    digest: std::sync::OnceLock<(u64, u64)>,
+    digest: DigestMemo,
 }
 
 impl<T> From<Vec<T>> for PageVec<T> {
     fn from(v: Vec<T>) -> Self {
         PageVec {
             v: std::sync::Arc::new(v),
-            digest: std::sync::OnceLock::new(),
+            digest: DigestMemo::default(),
         }
     }
 }
@@ -465,7 +609,7 @@ impl<T> std::ops::Deref for PageVec<T> {
 
 impl<T: Clone> std::ops::DerefMut for PageVec<T> {
     fn deref_mut(&mut self) -> &mut Vec<T> {
-        self.digest = std::sync::OnceLock::new();
+        self.digest.clear();
         std::sync::Arc::make_mut(&mut self.v)
     }
 }
@@ -474,7 +618,7 @@ impl<T: std::hash::Hash> PageVec<T> {
     /// The 128-bit digest of the elements ([`crate::hash::digest`]), memoised until the
     /// next mutable access.
     pub fn digest(&self) -> (u64, u64) {
-        *self.digest.get_or_init(|| crate::hash::digest(&self.v[..]))
+        self.digest.get_or_init(|| crate::hash::digest(&self.v[..]))
     }
 }
 
@@ -501,6 +645,143 @@ impl<T: std::hash::Hash> std::hash::Hash for PageVec<T> {
 impl<T: Serialize> Serialize for PageVec<T> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         self.v.serialize(s)
+    }
+}
+
+/// One deferred TLB-flush obligation: (thread, start, end) of entries it changed.
+pub type Owed = (Tid, u64, u64);
+
+/// The TLB flushes owed (`Machine::flush_owed`), in the order they were incurred, shared
+/// copy-on-write in chunks, with a running digest.
+///
+/// mprotect's PTE walk owes a flush for every entry it changes, so a THP's 512 entries
+/// make this list ~12 KiB. The explorer clones a machine per transition and keys every
+/// state: as a plain `Vec` this list was most of the copying and of the key's hashing.
+/// Here full chunks of [`OWED_CHUNK`] entries are shared and never change, so a clone is
+/// two refcount bumps and a push copies at most the last, partial chunk. The digest is the
+/// wrapping sum over positions `i` of a 128-bit hash of `(i, entry)`, kept up to date by
+/// `push` in O(1) and recomputed by a `retain` that removes something: a function of the
+/// sequence alone (order included), like the `Vec`'s equality. `Hash`, `PartialEq` and
+/// `Debug` are exactly those of the `Vec` this replaced (state and trace hashes are
+/// unchanged).
+#[derive(Clone, Default)]
+pub struct FlushOwed {
+    /// Full chunks, oldest first.
+    full: std::sync::Arc<Vec<std::sync::Arc<Vec<Owed>>>>,
+    /// The newest entries (fewer than `OWED_CHUNK`).
+    tail: std::sync::Arc<Vec<Owed>>,
+    len: usize,
+    digest: (u64, u64),
+    /// The largest `end` of any entry of thread `t` (index `t` for the first
+    /// [`OWED_TRACKED`] threads, the last slot for all others; 0 if none): lets
+    /// [`FlushOwed::covers`] answer "no" at once for a range reaching past every entry of
+    /// its thread — every step of an ascending PTE walk.
+    max_end: [u64; OWED_TRACKED + 1],
+}
+
+/// Threads whose largest owed `end` [`FlushOwed`] tracks one by one.
+const OWED_TRACKED: usize = 7;
+
+/// Entries per shared chunk of [`FlushOwed`] (a push copies up to this many).
+pub const OWED_CHUNK: usize = 64;
+
+fn owed_digest(i: usize, o: &Owed) -> (u64, u64) {
+    crate::hash::digest(&(i as u64, o.0 as u64, o.1, o.2))
+}
+
+impl FlushOwed {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    /// The entries, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = &Owed> + '_ {
+        self.full
+            .iter()
+            .flat_map(|c| c.iter())
+            .chain(self.tail.iter())
+    }
+
+    pub fn push(&mut self, o: Owed) {
+        let (a, b) = owed_digest(self.len, &o);
+        self.digest = (self.digest.0.wrapping_add(a), self.digest.1.wrapping_add(b));
+        let slot = &mut self.max_end[o.0.min(OWED_TRACKED)];
+        *slot = (*slot).max(o.2);
+        self.len += 1;
+        if std::sync::Arc::get_mut(&mut self.tail).is_none() {
+            let mut t = Vec::with_capacity(OWED_CHUNK);
+            t.extend_from_slice(&self.tail);
+            self.tail = std::sync::Arc::new(t);
+        }
+        let tail = std::sync::Arc::get_mut(&mut self.tail).expect("unshared above");
+        tail.push(o);
+        if tail.len() >= OWED_CHUNK {
+            let chunk = std::mem::take(&mut self.tail);
+            std::sync::Arc::make_mut(&mut self.full).push(chunk);
+        }
+    }
+
+    /// Keep the obligations `f` accepts (order kept); unshares only if one is dropped.
+    pub fn retain(&mut self, mut f: impl FnMut(&Owed) -> bool) {
+        if self.iter().all(&mut f) {
+            return;
+        }
+        let kept: Vec<Owed> = self.iter().copied().filter(|o| f(o)).collect();
+        *self = kept.into();
+    }
+
+    /// Whether `tid` already owes a flush covering all of `[start, end)`.
+    pub fn covers(&self, tid: Tid, start: u64, end: u64) -> bool {
+        // Newest first: a step that owes a range often owed it just before (`set_pte`,
+        // then the walk's own gather).
+        end <= self.max_end[tid.min(OWED_TRACKED)]
+            && self
+                .tail
+                .iter()
+                .rev()
+                .chain(self.full.iter().rev().flat_map(|c| c.iter().rev()))
+                .any(|&(o, s, e)| o == tid && s <= start && end <= e)
+    }
+
+    /// A 128-bit digest of the sequence (see the type's docs).
+    pub fn digest(&self) -> (u64, u64) {
+        self.digest
+    }
+}
+
+impl From<Vec<Owed>> for FlushOwed {
+    fn from(v: Vec<Owed>) -> Self {
+        let mut f = FlushOwed::default();
+        for o in v {
+            f.push(o);
+        }
+        f
+    }
+}
+
+impl std::fmt::Debug for FlushOwed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl PartialEq for FlushOwed {
+    fn eq(&self, o: &Self) -> bool {
+        self.len == o.len && self.digest == o.digest && self.iter().eq(o.iter())
+    }
+}
+
+impl Eq for FlushOwed {}
+
+impl std::hash::Hash for FlushOwed {
+    /// Exactly `Vec<(Tid, u64, u64)>`'s hash: the length, then each entry.
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        h.write_usize(self.len);
+        for o in self.iter() {
+            o.hash(h);
+        }
     }
 }
 
@@ -692,6 +973,51 @@ mod tests {
         assert_ne!(a.digest(), b.digest());
         a.remove(&7);
         assert_eq!(a.digest(), b.digest());
+    }
+
+    /// The chunked flush list hashes, compares and prints exactly like the `Vec` it
+    /// replaced; its digest is a function of the sequence; `covers` agrees with a scan.
+    #[test]
+    fn flush_owed_behaves_like_the_vec_it_replaced() {
+        let mut rng = crate::explore::SplitMix64::new(11);
+        let mut f = FlushOwed::default();
+        let mut v: Vec<Owed> = Vec::new();
+        for round in 0..2000 {
+            let (snapshot, before) = (f.clone(), v.clone());
+            let t = rng.below(3) as Tid;
+            let s = rng.below(600) << 12;
+            let e = s + ((1 + rng.below(3)) << 12);
+            if rng.below(40) == 0 {
+                f.retain(|&(o, _, _)| o != t);
+                v.retain(|&(o, _, _)| o != t);
+            } else {
+                assert_eq!(
+                    f.covers(t, s, e),
+                    v.iter().any(|&(o, a, b)| o == t && a <= s && e <= b)
+                );
+                f.push((t, s, e));
+                v.push((t, s, e));
+            }
+            assert_eq!(f.len(), v.len());
+            assert!(f.iter().eq(v.iter()));
+            assert!(
+                snapshot.iter().eq(before.iter()),
+                "a clone is not changed by a push"
+            );
+            if round % 37 == 0 {
+                assert_eq!(stable(&f), stable(&v));
+                assert_eq!(format!("{f:?}"), format!("{v:?}"));
+                // Rebuilt from scratch: equal, with the same digest.
+                let rebuilt: FlushOwed = v.clone().into();
+                assert_eq!(rebuilt, f);
+                assert_eq!(rebuilt.digest(), f.digest());
+            }
+        }
+        // Order matters, as for the Vec.
+        let a: FlushOwed = vec![(0, 0, 4096), (1, 0, 4096)].into();
+        let b: FlushOwed = vec![(1, 0, 4096), (0, 0, 4096)].into();
+        assert_ne!(a, b);
+        assert_ne!(a.digest(), b.digest());
     }
 
     /// A folio's per-page vectors hash and serialise like plain vectors; a write through
