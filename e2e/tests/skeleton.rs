@@ -56,6 +56,7 @@ async fn mprotect_steps(app: &App) -> Result<()> {
             app.text(PTE0_HEX).await?
         );
     };
+    bug_toolbar_wraps_at_1280(app).await?;
     app.screenshot(workspace_root().join("docs/screenshot-main.png"))
         .await?;
     ensure_eq!(
@@ -86,6 +87,28 @@ async fn mprotect_steps(app: &App) -> Result<()> {
         Some("true"),
         "RW chip of PTE 0 after undoing all {k} steps"
     );
+    Ok(())
+}
+
+/// Regression: with Explore, Library, Author and Export added, the toolbar wrapped to two lines
+/// at 1280 px (the talk resolution), pushing the panels down. Every toolbar control must sit
+/// on the first control's line.
+async fn bug_toolbar_wraps_at_1280(app: &App) -> Result<()> {
+    let lines = app
+        .js(
+            "const tops = [...document.querySelectorAll('.toolbar > *')] \
+               .filter(e => e.getClientRects().length > 0) \
+               .map(e => Math.round(e.getBoundingClientRect().top)); \
+             return [window.innerWidth, tops.length, Math.max(...tops) - Math.min(...tops)];",
+        )
+        .await?;
+    let (width, controls, spread) = (lines[0].as_f64(), lines[1].as_f64(), lines[2].as_f64());
+    if width > Some(1280.0) || controls < Some(8.0) {
+        bail!("unexpected toolbar probe {lines} (viewport width, controls, vertical spread)");
+    }
+    if spread > Some(12.0) {
+        bail!("the toolbar wraps at 1280 px: its controls' tops differ by {spread:?} px");
+    }
     Ok(())
 }
 

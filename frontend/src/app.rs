@@ -852,7 +852,7 @@ fn header(
             { schedule_picker(state) }
             { panels::kernel_badges(state.machine().kernel()) }
             <span class="spacer"></span>
-            <button id="explore" onclick={explore} title="Explore every interleaving of this scenario in the background; verdict per invariant with the shortest counterexample (E)">{ "Explore all interleavings" }</button>
+            <button id="explore" onclick={explore} aria-label="Explore all interleavings" title="Explore all interleavings of this scenario in the background: a verdict per invariant with the shortest counterexample (E)">{ "Explore all" }</button>
             { authoring }
             <button id="share" onclick={share_cb} title="Store the scenario on the server and copy its short link">{ "Share" }</button>
             <button id="copy-link" onclick={copy} title="Copy a self-contained link to exactly this step (C)">{ "Copy link" }</button>
