@@ -314,11 +314,31 @@ async fn gallery(app: &App) -> Result<()> {
         "the address bar keeps #library"
     );
     let card = "#library .card[data-path=\"whatif-e-copy-before-flush-v6.4.json\"]";
-    let badge = app.text(&format!("{card} .verdict")).await?;
+    let badge = app.text(&format!("{card} .verdict.expected")).await?;
     ensure_eq!(
         badge.as_str(),
         "expected: violates lost-write",
         "the what-if (e) badge"
+    );
+    // The exhaustive verdicts (assets/verdicts.json): a what-if that breaks v6.4 and a seed
+    // scenario that is safe in every interleaving.
+    let badge = app.text(&format!("{card} .verdict.exhaustive.bad")).await?;
+    ensure_eq!(
+        badge.as_str(),
+        "violated: lost-write (17 steps)",
+        "the what-if (e) exhaustive badge"
+    );
+    let seed = "#library .card[data-path=\"seed-mprotect-vs-migration-v6.4.json\"]";
+    let badge = app.text(&format!("{seed} .verdict.exhaustive.ok")).await?;
+    ensure_eq!(
+        badge.as_str(),
+        "all interleavings: safe · 1833 states",
+        "the seed scenario's exhaustive badge"
+    );
+    let legend = app.text("#library .gallery-legend").await?;
+    ensure!(
+        legend.contains("every interleaving") && legend.contains("named schedules"),
+        "the legend explains both badges: {legend}"
     );
     // Filter by operation and by invariant.
     app.find("#library-op")

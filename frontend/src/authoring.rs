@@ -17,7 +17,7 @@ use crate::state::{self, App};
 
 /// What a shipped scenario's named schedules are expected to show (checked for every
 /// shipped schedule by `sim-core/tests/scenarios.rs`). This is about the named schedules
-/// only, not about all interleavings: the gallery does not run the explorer.
+/// only, not about all interleavings; that is [`Exhaustive`], shown next to it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
     /// Some named schedule is expected to break these invariants.
@@ -37,6 +37,92 @@ impl Verdict {
             Verdict::Unstated => "no expectation stated".to_string(),
         }
     }
+}
+
+/// What the exhaustive explorer says about a shipped scenario under `mmrace check`'s default
+/// options: the committed table `assets/verdicts.json`, kept equal to the explorer by
+/// `sim-core/tests/verdicts.rs`. The page cannot afford to explore ~20 scenarios itself
+/// (seconds each for the THP ones), so it shows this table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Exhaustive {
+    /// Every reachable state was visited: no violation means safe in every interleaving.
+    pub complete: bool,
+    pub states: usize,
+    /// (invariant, steps of a shortest counterexample), sorted by invariant.
+    pub violated: Vec<(String, usize)>,
+}
+
+impl Exhaustive {
+    pub fn label(&self) -> String {
+        if !self.violated.is_empty() {
+            let v: Vec<String> = self
+                .violated
+                .iter()
+                .map(|(id, k)| format!("{id} ({k} step{})", if *k == 1 { "" } else { "s" }))
+                .collect();
+            format!("violated: {}", v.join(", "))
+        } else if self.complete {
+            format!("all interleavings: safe · {} states", self.states)
+        } else {
+            format!("no violation in {} states (search incomplete)", self.states)
+        }
+    }
+
+    /// The badge's CSS class after `verdict`: `bad`, `ok` or `budget`.
+    pub fn class(&self) -> &'static str {
+        if !self.violated.is_empty() {
+            "bad"
+        } else if self.complete {
+            "ok"
+        } else {
+            "budget"
+        }
+    }
+}
+
+/// `assets/verdicts.json`, embedded: the explorer never runs for the gallery.
+const VERDICTS: &str = include_str!("../../assets/verdicts.json");
+
+/// Parse a verdicts table (`{path: {"complete", "states", "violated": {invariant: length}}}`)
+/// through `serde_json::Value`, which the app links anyway: derives would grow the wasm (so
+/// would a map type: ~20 rows are looked up linearly).
+pub fn parse_verdicts(text: &str) -> Result<Vec<(String, Exhaustive)>, String> {
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("verdicts: {e}"))?;
+    let table = v.as_object().ok_or("verdicts: not an object")?;
+    let mut out = Vec::with_capacity(table.len());
+    for (path, e) in table {
+        let field = |name: &str| {
+            e.get(name)
+                .ok_or_else(|| format!("verdicts: {path}: missing field `{name}`"))
+        };
+        let complete = field("complete")?
+            .as_bool()
+            .ok_or_else(|| format!("verdicts: {path}: `complete` is not a boolean"))?;
+        let states = field("states")?
+            .as_u64()
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(|| format!("verdicts: {path}: `states` is not a count"))?;
+        let violated = field("violated")?
+            .as_object()
+            .ok_or_else(|| format!("verdicts: {path}: `violated` is not an object"))?
+            .iter()
+            .map(|(id, k)| {
+                k.as_u64()
+                    .and_then(|n| usize::try_from(n).ok())
+                    .map(|k| (id.clone(), k))
+                    .ok_or_else(|| format!("verdicts: {path}: `violated.{id}` is not a length"))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        out.push((
+            path.clone(),
+            Exhaustive {
+                complete,
+                states,
+                violated,
+            },
+        ));
+    }
+    Ok(out)
 }
 
 /// The operation filters of the gallery: (label, the op kinds it matches).
@@ -72,6 +158,9 @@ pub struct GalleryEntry {
     /// Invariants some schedule's expectation names.
     pub invariants: Vec<String>,
     pub verdict: Verdict,
+    /// The exhaustive explorer's verdict (`assets/verdicts.json`); `None` only if the table
+    /// lacks the scenario, which a test rules out for the shipped library.
+    pub exhaustive: Option<Exhaustive>,
     pub schedules: usize,
 }
 
@@ -148,6 +237,7 @@ impl GalleryEntry {
             ops,
             invariants,
             verdict,
+            exhaustive: None,
             schedules: sc.schedules.len(),
         }
     }
@@ -166,39 +256,65 @@ impl GalleryEntry {
                 return false;
             }
         }
-        if !invariant.is_empty() && !self.invariants.iter().any(|i| i == invariant) {
+        if !invariant.is_empty()
+            && !self.invariants.iter().any(|i| i == invariant)
+            && !self.exhaustive_violations().any(|i| i == invariant)
+        {
             return false;
         }
         let hay = format!(
-            "{} {} {} {} {}",
+            "{} {} {} {} {} {}",
             self.title,
             self.summary,
             self.kernel,
             self.path,
-            self.invariants.join(" ")
+            self.invariants.join(" "),
+            self.exhaustive_violations().collect::<Vec<_>>().join(" ")
         )
         .to_ascii_lowercase();
         query
             .split_whitespace()
             .all(|w| hay.contains(&w.to_ascii_lowercase()))
     }
+
+    /// The invariants the exhaustive explorer found violated.
+    pub fn exhaustive_violations(&self) -> impl Iterator<Item = &str> {
+        self.exhaustive
+            .iter()
+            .flat_map(|x| x.violated.iter().map(|(id, _)| id.as_str()))
+    }
 }
 
 /// Every shipped scenario (the `bench/` scaling scenarios are not stories to open, so they
 /// are left out), in the library's order.
 pub fn gallery() -> Vec<GalleryEntry> {
+    // The table is checked by a native test; a broken one shows cards without the badge.
+    let verdicts = parse_verdicts(VERDICTS).unwrap_or_default();
     state::library()
         .iter()
         .filter(|(p, _)| !p.starts_with("bench/"))
-        .filter_map(|(p, json)| Some(GalleryEntry::of(p, &Scenario::from_json(json).ok()?)))
+        .filter_map(|(p, json)| {
+            let mut e = GalleryEntry::of(p, &Scenario::from_json(json).ok()?);
+            e.exhaustive = verdicts
+                .iter()
+                .find(|(v, _)| v == p)
+                .map(|(_, x)| x.clone());
+            Some(e)
+        })
         .collect()
 }
 
-/// The invariants named by some entry, sorted.
+/// The invariants named by some entry's expectations or violated in its exhaustive verdict,
+/// sorted.
 pub fn gallery_invariants(entries: &[GalleryEntry]) -> Vec<String> {
     let mut v: Vec<String> = entries
         .iter()
-        .flat_map(|e| e.invariants.iter().cloned())
+        .flat_map(|e| {
+            e.invariants
+                .iter()
+                .cloned()
+                .chain(e.exhaustive_violations().map(str::to_string))
+        })
         .collect();
     v.sort_unstable();
     v.dedup();
@@ -1044,6 +1160,116 @@ mod tests {
         assert!(matches!(seed.verdict, Verdict::Safe(n) if n >= 2));
         assert!(!seed.summary.is_empty() && seed.summary.len() <= 210);
         assert!(g.iter().all(|e| !e.path.starts_with("bench/")));
+    }
+
+    #[test]
+    fn every_gallery_entry_has_its_exhaustive_verdict() {
+        let table = parse_verdicts(VERDICTS).expect("assets/verdicts.json parses");
+        let g = gallery();
+        for e in &g {
+            assert!(
+                e.exhaustive.is_some(),
+                "{} has no exhaustive verdict",
+                e.path
+            );
+        }
+        // And the table lists nothing else (a renamed scenario would leave a stale row).
+        assert_eq!(table.len(), g.len());
+        let seed = g
+            .iter()
+            .find(|e| e.path == "seed-mprotect-vs-migration-v6.4.json")
+            .unwrap();
+        let x = seed.exhaustive.as_ref().unwrap();
+        assert!(x.complete && x.violated.is_empty() && x.states > 1);
+        assert_eq!(x.class(), "ok");
+        assert_eq!(
+            x.label(),
+            format!("all interleavings: safe · {} states", x.states)
+        );
+        let c = g
+            .iter()
+            .find(|e| e.path == "whatif-c-restore-from-stale-entry-v6.4.json")
+            .unwrap();
+        let x = c.exhaustive.as_ref().unwrap();
+        assert_eq!(x.class(), "bad");
+        let k = x
+            .violated
+            .iter()
+            .find(|(id, _)| id == "writable-pte-in-readonly-vma")
+            .map(|(_, k)| *k)
+            .expect("what-if (c) on v6.4 breaks the read-only PTE invariant");
+        assert!(x
+            .label()
+            .contains(&format!("writable-pte-in-readonly-vma ({k} steps)")));
+        assert!(x.label().starts_with("violated: "));
+        // Every scenario whose named schedules are expected to break an invariant is also
+        // violated exhaustively (the explorer sees every schedule, the named ones included).
+        for e in &g {
+            if let Verdict::Violates(inv) = &e.verdict {
+                for i in inv {
+                    assert!(
+                        e.exhaustive_violations().any(|v| v == i),
+                        "{}: a named schedule violates {i}, the table does not",
+                        e.path
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_bad_verdicts_table_names_the_field() {
+        let e = parse_verdicts(r#"{"a.json": {"complete": true, "violated": {}}}"#).unwrap_err();
+        assert!(e.contains("a.json") && e.contains("`states`"), "{e}");
+        let e = parse_verdicts(r#"{"a.json": {"complete": 1, "states": 2, "violated": {}}}"#)
+            .unwrap_err();
+        assert!(e.contains("`complete`"), "{e}");
+        let e = parse_verdicts(
+            r#"{"a.json": {"complete": true, "states": 2, "violated": {"x": "long"}}}"#,
+        )
+        .unwrap_err();
+        assert!(e.contains("`violated.x`"), "{e}");
+        assert!(parse_verdicts("[]").is_err());
+        let ok = parse_verdicts(r#"{"a.json": {"complete": false, "states": 9, "violated": {}}}"#)
+            .unwrap();
+        assert_eq!(ok[0].0, "a.json");
+        assert_eq!(ok[0].1.class(), "budget");
+        assert_eq!(
+            ok[0].1.label(),
+            "no violation in 9 states (search incomplete)"
+        );
+    }
+
+    #[test]
+    fn the_invariant_filter_counts_exhaustive_violations() {
+        let mut g = gallery();
+        let names = gallery_invariants(&g);
+        for e in &g {
+            for v in e.exhaustive_violations() {
+                assert!(names.iter().any(|n| n == v), "{v} missing from the filter");
+            }
+        }
+        // An entry whose named schedules state nothing about an invariant still matches it
+        // when the explorer found it violated.
+        let e = g
+            .iter_mut()
+            .find(|e| e.path == "seed-mprotect-vs-migration-v6.4.json")
+            .unwrap();
+        assert!(!e.matches("", "", "lost-write"));
+        e.exhaustive = Some(Exhaustive {
+            complete: true,
+            states: 3,
+            violated: vec![("lost-write".into(), 4)],
+        });
+        assert!(e.matches("", "", "lost-write"));
+        assert!(e.matches("lost-write", "", ""));
+        // Searching by invariant words still picks one what-if (the e2e test relies on it).
+        let q: Vec<_> = gallery()
+            .into_iter()
+            .filter(|e| e.matches("stale entry (v6.4)", "", ""))
+            .map(|e| e.path)
+            .collect();
+        assert_eq!(q, ["whatif-c-restore-from-stale-entry-v6.4.json"]);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The library page (`#library`): a gallery of the shipped scenarios — title, one-line
-//! summary, kernel, what their named schedules are expected to show — searchable by text,
-//! operation and invariant; a card opens its scenario in the stepper. Entries and filters
-//! are `authoring::gallery` (tested natively).
+//! summary, kernel, what their named schedules are expected to show and what the exhaustive
+//! explorer found (the committed `assets/verdicts.json`, not computed here) — searchable by
+//! text, operation and invariant; a card opens its scenario in the stepper. Entries and
+//! filters are `authoring::gallery` (tested natively).
 
 use std::rc::Rc;
 
@@ -91,7 +92,7 @@ pub fn gallery(p: &Props) -> Html {
                 <span class="spacer"></span>
                 <button id="library-close" onclick={close}>{ "Back to the stepper" }</button>
             </div>
-            <p class="dim gallery-legend">{ "Badges state what each scenario's named schedules are expected to show (checked by the test suite); they are not a verdict over all interleavings — use the explorer for that." }</p>
+            <p class="dim gallery-legend">{ "“expected: …” badges state what each scenario's named schedules are expected to show (checked by the test suite for those schedules only). “all interleavings: safe” / “violated: invariant (k steps)” badges are the exhaustive explorer's verdict (mmrace check's defaults) over every interleaving, with the length of a shortest counterexample; they are precomputed and kept in step with the model by the test suite. Open a scenario and explore to see the counterexample." }</p>
             { if shown.is_empty() {
                 html! { <p class="gallery-empty" id="library-empty">{ "No scenario matches." }</p> }
             } else {
@@ -111,18 +112,26 @@ fn card(e: &GalleryEntry, on_open: &Callback<&'static str>) -> Html {
         let o = on_open.clone();
         Callback::from(move |_: MouseEvent| o.emit(path))
     };
-    let (vclass, vlabel) = match &e.verdict {
-        Verdict::Violates(_) => ("verdict bad", e.verdict.label()),
-        Verdict::Safe(_) => ("verdict ok", e.verdict.label()),
-        Verdict::Unstated => ("verdict none", e.verdict.label()),
+    let vclass = match &e.verdict {
+        Verdict::Violates(_) => "bad",
+        Verdict::Safe(_) => "ok",
+        Verdict::Unstated => "none",
     };
+    let exhaustive = e.exhaustive.as_ref().map(|x| {
+        html! {
+            <span class={classes!("verdict", "exhaustive", x.class())}
+                  title="The exhaustive explorer's verdict over every interleaving">{ x.label() }</span>
+        }
+    });
     html! {
         <li class="card" data-path={path}>
             <h3><button class="open-scenario" onclick={open} title={format!("Open {path} in the stepper")}>{ e.title.clone() }</button></h3>
             <p class="summary">{ e.summary.clone() }</p>
             <div class="badges">
                 <span class={classes!("kernel-tag", e.hypothetical.then_some("hyp"))}>{ e.kernel.clone() }</span>
-                <span class={vclass}>{ vlabel }</span>
+                <span class={classes!("verdict", "expected", vclass)}
+                      title="What the named schedules are expected to show">{ e.verdict.label() }</span>
+                { for exhaustive }
                 { for e.ops.iter().map(|o| html! { <span class="op-tag">{ *o }</span> }) }
                 <span class="dim">{ format!("{} schedule{}", e.schedules, if e.schedules == 1 { "" } else { "s" }) }</span>
             </div>
