@@ -25,8 +25,6 @@ mod gallery;
 mod panels;
 // Natively only the tests use these (the UI that calls them is wasm-only).
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
-mod runs;
-#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 mod state;
 #[cfg(target_arch = "wasm32")]
 mod tables;

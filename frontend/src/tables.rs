@@ -9,8 +9,8 @@ use sim_core::Machine;
 use yew::prelude::*;
 
 use crate::panels::{chips, entry_detail, Changed};
-use crate::runs::{self, Row};
 use crate::state::View;
+use sim_core::runs::{self, Row};
 
 #[derive(Properties)]
 pub struct TablesProps {

@@ -15,6 +15,7 @@ use sim_core::invariants;
 use sim_core::machine::Status;
 use sim_core::pte::{self, EntryKind, Level};
 use sim_core::record::{Change, LineRef, LockEvent};
+use sim_core::runs;
 use sim_core::state::{LockId, RwMode};
 use sim_core::{Machine, Scenario, StepRecord};
 
@@ -956,7 +957,7 @@ fn pte_rows(
     let slots: Vec<u16> = slots.into_iter().collect();
     let get = |i: u16| t.map_or(0, |t| t.get(i));
     let changed = |i: u16| ch.ptes.contains_key(&(table, i)) || ch.filled.contains(&table);
-    let rows = runs(&slots, get, changed);
+    let rows = spans(&slots, get, changed);
     let lock = t.and_then(|t| t.ptl);
     if let Some(h) = lock {
         if col.fits(20.0) {
@@ -1047,7 +1048,7 @@ fn pte_rows(
         } else {
             let n = (end - start) as usize + 1;
             let t = fit(
-                &format!("{} ×{n}", describe_run(raw, n)),
+                &format!("{} ×{n}", runs::describe_run(raw, n)),
                 15,
                 col.x + col.w - x - 4.0,
             );
@@ -1072,64 +1073,16 @@ fn pte_rows(
     }
 }
 
-/// Runs of alike entries, as the stepper collapses them (`frontend/src/runs.rs`): neighbours
-/// alike when both none, both present/PROT_NONE with the same flags and the pfn one higher,
-/// or both migration entries of one kind and bits with the pfn one higher; an entry changed
-/// in the last step is alike only to changed neighbours. Runs shorter than 4 stay rows.
-fn runs(slots: &[u16], get: impl Fn(u16) -> u64, changed: impl Fn(u16) -> bool) -> Vec<(u16, u16)> {
-    const MIN_RUN: usize = 4;
-    let alike = |prev: u64, cur: u64| match (
-        pte::classify(prev, Level::Pte),
-        pte::classify(cur, Level::Pte),
-    ) {
-        (EntryKind::None, EntryKind::None) => true,
-        (EntryKind::Present, EntryKind::Present) | (EntryKind::ProtNone, EntryKind::ProtNone) => {
-            pte::pte_flags(prev) == pte::pte_flags(cur)
-                && pte::pte_pfn(cur) == pte::pte_pfn(prev).wrapping_add(1)
-        }
-        (EntryKind::Migration(x), EntryKind::Migration(y)) => {
-            x.kind == y.kind
-                && x.young == y.young
-                && x.dirty == y.dirty
-                && x.soft_dirty == y.soft_dirty
-                && x.uffd_wp == y.uffd_wp
-                && y.pfn == x.pfn.wrapping_add(1)
-        }
-        _ => false,
-    };
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < slots.len() {
-        let mut j = i + 1;
-        while j < slots.len()
-            && slots[j] == slots[j - 1] + 1
-            && changed(slots[j]) == changed(slots[j - 1])
-            && alike(get(slots[j - 1]), get(slots[j]))
-        {
-            j += 1;
-        }
-        if j - i >= MIN_RUN {
-            out.push((slots[i], slots[j - 1]));
-        } else {
-            out.extend(slots[i..j].iter().map(|&s| (s, s)));
-        }
-        i = j;
-    }
-    out
-}
-
-fn describe_run(first: u64, len: usize) -> String {
-    let d = pte::describe(first, Level::Pte);
-    let pfn = match pte::classify(first, Level::Pte) {
-        EntryKind::Present | EntryKind::ProtNone => pte::pte_pfn(first),
-        EntryKind::Migration(e) => e.pfn,
-        _ => return d,
-    };
-    if len < 2 {
-        return d;
-    }
-    let p = format!("pfn {pfn:#x}");
-    d.replacen(&p, &format!("{p}+i"), 1)
+/// The stepper's rows of alike entries ([`runs::rows`]) as inclusive index spans.
+fn spans(
+    slots: &[u16],
+    get: impl Fn(u16) -> u64,
+    changed: impl Fn(u16) -> bool,
+) -> Vec<(u16, u16)> {
+    runs::rows(slots, get, changed)
+        .into_iter()
+        .map(runs::Row::span)
+        .collect()
 }
 
 struct LockRow {
@@ -1516,19 +1469,19 @@ mod tests {
         let present = |pfn: u64| 0x8000_0000_0000_0867u64 & !pte::PTE_PFN_MASK | (pfn << 12);
         let slots: Vec<u16> = (0..512).collect();
         assert_eq!(
-            runs(&slots, |i| present(0x40000 + i as u64), |_| false),
+            spans(&slots, |i| present(0x40000 + i as u64), |_| false),
             vec![(0, 511)]
         );
         assert_eq!(
-            runs(&slots, |i| present(0x40000 + i as u64), |i| i == 100),
+            spans(&slots, |i| present(0x40000 + i as u64), |i| i == 100),
             vec![(0, 99), (100, 100), (101, 511)]
         );
         assert_eq!(
-            runs(&[0, 1], |i| present(5 + i as u64), |_| false),
+            spans(&[0, 1], |i| present(5 + i as u64), |_| false),
             vec![(0, 0), (1, 1)]
         );
         assert_eq!(
-            describe_run(present(0x40000), 512),
+            runs::describe_run(present(0x40000), 512),
             "present RW U A D SD NX, pfn 0x40000+i"
         );
     }

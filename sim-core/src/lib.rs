@@ -23,6 +23,7 @@ pub mod num;
 pub mod ops;
 pub mod pte;
 pub mod record;
+pub mod runs;
 pub mod scenario;
 pub mod schedule;
 pub mod state;

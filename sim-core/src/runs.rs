@@ -7,8 +7,11 @@
 //! higher. An entry that changed in the last step is alike only to neighbours that changed too,
 //! so a single changed entry breaks its run and stays visible, while a bulk change (a table
 //! filled at once) still collapses.
+//!
+//! Shared by the stepper (`frontend/src/tables.rs`) and the exported pictures
+//! (`render/src/draw.rs`), so a slide collapses exactly what the screen does.
 
-use sim_core::pte::{self, EntryKind, Level};
+use crate::pte::{self, EntryKind, Level};
 
 /// Runs at least this long collapse.
 pub const MIN_RUN: usize = 4;
@@ -20,6 +23,16 @@ pub enum Row {
     One(u16),
     /// Entries `start..=end`, alike.
     Run { start: u16, end: u16 },
+}
+
+impl Row {
+    /// The first and last entry of the row (the same index for a single entry).
+    pub fn span(self) -> (u16, u16) {
+        match self {
+            Row::One(i) => (i, i),
+            Row::Run { start, end } => (start, end),
+        }
+    }
 }
 
 /// Whether `cur` continues `prev` (the entry before it).
@@ -90,7 +103,7 @@ pub fn describe_run(first: u64, len: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sim_core::pte::{MigrationEntry, MigrationKind};
+    use crate::pte::{MigrationEntry, MigrationKind};
 
     const RW: u64 = 0x8000_0000_0000_0867;
 
