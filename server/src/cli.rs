@@ -17,6 +17,8 @@ pub enum Outcome {
     Violated = 1,
     Invalid = 2,
     Budget = 3,
+    /// The scenario's condition (`exists` / `~exists` / `forall`) does not hold.
+    ConditionFails = 4,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -192,6 +194,25 @@ pub fn run(args: &RunArgs, out: &mut String) -> Result<Outcome, InputError> {
                 }
             }
         }
+        if let Some(c) = &m.spec.condition {
+            // The predicate in the last state; deciding the condition is `check`'s job.
+            let violated = trace
+                .records
+                .last()
+                .map(|r| r.violated.clone())
+                .unwrap_or_default();
+            let value = c.holds(&sim_core::condition::Facts {
+                machine: &m,
+                violated: &violated,
+            });
+            let _ = writeln!(out, "condition: {}", c.text);
+            let _ = writeln!(
+                out,
+                "  the predicate is {} in the last state ({}); `mmrace check` decides the condition over every interleaving",
+                if value { "true" } else { "false" },
+                if c.in_scope(&m) { "a final state" } else { "not a final state" }
+            );
+        }
         let _ = writeln!(out, "trace hash {:016x}", trace.hash());
     }
     Ok(if violated {
@@ -318,8 +339,8 @@ pub fn check(
     if args.pct == Some(0) {
         return Err(InputError("--pct needs a depth of at least 1".into()));
     }
-    // (verdicts, complete, stats line, json)
-    let (verdicts, complete, stats, json) = match args.random {
+    // (verdicts, complete, stats line, json, condition)
+    let (verdicts, complete, stats, json, condition) = match args.random {
         Some(runs) => {
             let opts = RandomOptions {
                 runs,
@@ -349,7 +370,7 @@ pub fn check(
                 r.final_states
             );
             let json = serde_json::to_string_pretty(&r).expect("serialisable");
-            (r.per_invariant, false, stats, json)
+            (r.per_invariant, false, stats, json, None)
         }
         None => {
             let opts = ExploreOptions {
@@ -385,7 +406,7 @@ pub fn check(
                 }
             );
             let json = serde_json::to_string_pretty(&r).expect("serialisable");
-            (r.per_invariant, r.complete, stats, json)
+            (r.per_invariant, r.complete, stats, json, r.condition)
         }
     };
     let violated = verdicts.iter().any(|v| v.violated);
@@ -438,6 +459,30 @@ pub fn check(
                 }
             );
         }
+        if let Some(text) = &sc.condition {
+            let _ = writeln!(out, "\ncondition: {text}");
+            match &condition {
+                None => {
+                    let _ = writeln!(
+                        out,
+                        "  not decided: random runs do not evaluate conditions (run without \
+                         --random for the exhaustive search)"
+                    );
+                }
+                Some(c) => print_condition(out, c, &sc, args),
+            }
+        }
+    }
+    let condition_outcome = match (&sc.condition, &condition) {
+        (None, _) => None,
+        (Some(_), Some(c)) if c.holds == Some(false) => Some(Outcome::ConditionFails),
+        (Some(_), Some(c)) if c.holds == Some(true) => None,
+        (Some(_), Some(_)) => Some(Outcome::Budget),
+        // Random runs do not evaluate conditions (said in the output): exit by invariants.
+        (Some(_), None) => None,
+    };
+    if let Some(o) = condition_outcome {
+        return Ok(o);
     }
     Ok(if violated {
         Outcome::Violated
@@ -446,4 +491,51 @@ pub fn check(
     } else {
         Outcome::Budget
     })
+}
+
+/// The condition's verdict, herd7-style: holds or not, the observation over the states in
+/// scope, and the witness / counterexample as a schedule with a link.
+fn print_condition(
+    out: &mut String,
+    c: &sim_core::explore::ConditionVerdict,
+    sc: &sim_core::Scenario,
+    args: &CheckArgs,
+) {
+    use sim_core::explore::Observation;
+    let scope = match sc.condition.as_ref().map(|c| c.scope) {
+        Some(sim_core::condition::Scope::Any) => "reachable states",
+        _ => "final states",
+    };
+    let _ = writeln!(
+        out,
+        "  {}",
+        match c.holds {
+            Some(true) => "holds",
+            Some(false) => "DOES NOT HOLD",
+            None => "not decided: the search stopped first (raise --max-states)",
+        }
+    );
+    let _ = writeln!(
+        out,
+        "  observation: {} ({} of {} {scope} checked satisfy the predicate)",
+        match c.observation {
+            Observation::Always => "always",
+            Observation::Sometimes => "sometimes",
+            Observation::Never => "never",
+        },
+        c.satisfied,
+        c.checked
+    );
+    let q = sc.condition.as_ref().map(|c| c.quantifier);
+    let evidence = q.and_then(|q| c.evidence(q));
+    let what = match q {
+        Some(sim_core::condition::Quantifier::Exists) => "witness",
+        _ => "counterexample",
+    };
+    if let Some(s) = evidence {
+        let link = sim_core::link::Link::new(sc.clone(), s.clone(), s.len());
+        let _ = writeln!(out, "  {what}: {} steps (a shortest one)", s.len());
+        let _ = writeln!(out, "    schedule: {}", sim_core::link::encode_schedule(s));
+        let _ = writeln!(out, "    open:     {}#{}", args.base_url, link.encode());
+    }
 }

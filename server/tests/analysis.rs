@@ -176,3 +176,96 @@ fn check_reads_the_litmus_text_form() {
     assert!(err.contains(":2:6:"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A scenario file with `cond` as its condition, written next to the test's temp files.
+fn with_condition(name: &str, base: &str, cond: &str) -> std::path::PathBuf {
+    let json = sim_core::library::get(base).expect("shipped");
+    let mut v: serde_json::Value = serde_json::from_str(json).unwrap();
+    v["condition"] = cond.into();
+    let dir = std::env::temp_dir().join(format!("mmrace-cond-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, v.to_string()).unwrap();
+    path
+}
+
+#[test]
+fn check_decides_the_condition_and_exits_4_when_it_does_not_hold() {
+    // The shipped what-if (c) says a writable PTE is reachable after mprotect returned.
+    let (code, out, _) = mmrace(&["check", "whatif-c-restore-from-stale-entry-v6.4.json"]);
+    assert_eq!(code, 1, "invariants violated, condition holds: {out}");
+    assert!(
+        out.contains("condition: exists any (mprotect returned /\\ pte_present(0x7f0000000000) /\\ pte_write(0x7f0000000000))"),
+        "{out}"
+    );
+    assert!(out.contains("\n  holds\n"), "{out}");
+    assert!(
+        out.contains("observation: sometimes (45 of 2314 reachable states"),
+        "{out}"
+    );
+    assert!(out.contains("witness: 27 steps (a shortest one)"), "{out}");
+    assert!(
+        out.contains("open:     http://127.0.0.1:8080/#v1."),
+        "{out}"
+    );
+    // `run` shows the predicate in the last state of a schedule.
+    let (_, out, _) = mmrace(&["run", "whatif-c-restore-from-stale-entry-v6.4.json"]);
+    assert!(
+        out.contains("the predicate is true in the last state (a final state)"),
+        "{out}"
+    );
+    let (_, out, _) = mmrace(&["run", "whatif-c-control-v6.4.json"]);
+    assert!(
+        out.contains("the predicate is false in the last state"),
+        "{out}"
+    );
+    // The control says it is not: ~exists holds, the search is complete, exit 0.
+    let (code, out, _) = mmrace(&["check", "whatif-c-control-v6.4.json"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("\n  holds\n") && out.contains("observation: never"),
+        "{out}"
+    );
+    // Asking the control for a witness: the condition fails, exit 4.
+    let p = with_condition(
+        "control-exists.json",
+        "whatif-c-control-v6.4.json",
+        "exists any (mprotect returned /\\ pte_present(0x7f0000000000) /\\ pte_write(0x7f0000000000))",
+    );
+    let (code, out, _) = mmrace(&["check", p.to_str().unwrap()]);
+    assert_eq!(code, 4, "{out}");
+    assert!(out.contains("DOES NOT HOLD"), "{out}");
+    // A forall that fails prints its counterexample; --json carries the verdict.
+    let p = with_condition(
+        "seed-forall.json",
+        "seed-mprotect-vs-migration-v6.4.json",
+        "forall (result(migrate, 0) == 0)",
+    );
+    let (code, out, _) = mmrace(&["check", p.to_str().unwrap()]);
+    assert_eq!(code, 4, "{out}");
+    assert!(out.contains("counterexample: 16 steps"), "{out}");
+    let (code, json, _) = mmrace(&["check", p.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 4);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["condition"]["holds"], false);
+    assert_eq!(v["condition"]["falsifying"].as_array().unwrap().len(), 16);
+    // Undecided within the budget: exit 3.
+    let (code, out, _) = mmrace(&["check", p.to_str().unwrap(), "--max-states", "10"]);
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        out.contains("not decided: the search stopped first"),
+        "{out}"
+    );
+    // A bad condition is invalid input naming the field.
+    let p = with_condition(
+        "bad.json",
+        "mprotect-basic.json",
+        "exists (nobody returned)",
+    );
+    let (code, _, err) = mmrace(&["check", p.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("condition: there is no thread \"nobody\""),
+        "{err}"
+    );
+}

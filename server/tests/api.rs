@@ -629,6 +629,8 @@ async fn html_in_every_text_field_is_inert(db: &TestDb) {
     for (i, t) in v["threads"].as_array_mut().unwrap().iter_mut().enumerate() {
         t["name"] = json!(format!("<b>{i}</b><script>x</script>"));
     }
+    // The condition names a thread, so it carries HTML too.
+    v["condition"] = json!("exists any (\"<b>0</b><script>x</script>\" returned)");
     let s0 = &mut v["schedules"][0];
     s0["name"] = json!("<script>alert('schedule')</script>");
     s0["description"] = json!(evil("schedule description"));

@@ -100,9 +100,11 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::condition::{Compiled, Facts, Quantifier};
 use crate::hash::KeyHasher;
 use crate::invariants;
 use crate::machine::{Machine, StepError, MAX_STEPS};
@@ -210,6 +212,113 @@ pub struct ExploreResult {
     pub max_depth: usize,
     /// One entry per invariant, in [`invariants::ALL`] order.
     pub per_invariant: Vec<InvariantVerdict>,
+    /// The scenario's condition, decided (absent when the scenario has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<ConditionVerdict>,
+}
+
+/// What the search says about the scenario's [`crate::condition`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConditionVerdict {
+    /// The condition's canonical text.
+    pub condition: String,
+    /// `Some(true)`: the condition holds; `Some(false)`: it does not; `None`: the search
+    /// stopped before deciding it.
+    pub holds: Option<bool>,
+    /// herd7's observation over the states in scope that were checked: "always" (every one
+    /// satisfies the predicate), "sometimes", "never".
+    pub observation: Observation,
+    /// States in scope that were checked, and how many of them satisfy the predicate.
+    pub checked: usize,
+    pub satisfied: usize,
+    /// A shortest schedule to a state in scope where the predicate is true (for `exists`
+    /// the witness, for `~exists` the counterexample) ...
+    pub satisfying: Option<Vec<usize>>,
+    /// ... and to one where it is false (for `forall` the counterexample).
+    pub falsifying: Option<Vec<usize>>,
+}
+
+impl ConditionVerdict {
+    /// The schedule that decided the verdict, if a single state did: the witness of an
+    /// `exists` that holds, the counterexample of a `~exists` or `forall` that fails.
+    pub fn evidence(&self, q: Quantifier) -> Option<&Vec<usize>> {
+        match (q, self.holds) {
+            (Quantifier::Exists, Some(true)) | (Quantifier::NotExists, Some(false)) => {
+                self.satisfying.as_ref()
+            }
+            (Quantifier::Forall, Some(false)) => self.falsifying.as_ref(),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Observation {
+    Always,
+    Sometimes,
+    Never,
+}
+
+/// The condition's tally during a search.
+struct CondTrack {
+    compiled: Arc<Compiled>,
+    checked: usize,
+    satisfied: usize,
+    /// State indices of the first satisfying / non-satisfying states in scope (breadth-first,
+    /// so their paths are shortest).
+    first_sat: Option<u32>,
+    first_unsat: Option<u32>,
+}
+
+impl CondTrack {
+    fn visit(&mut self, m: &Machine, labels: &Labels, index: u32) {
+        if !self.compiled.in_scope(m) {
+            return;
+        }
+        let ids: Vec<&'static str> = if self.compiled.reads_invariants {
+            labels.ids().collect()
+        } else {
+            Vec::new()
+        };
+        let ok = self.compiled.holds(&Facts {
+            machine: m,
+            violated: &ids,
+        });
+        self.checked += 1;
+        if ok {
+            self.satisfied += 1;
+            self.first_sat.get_or_insert(index);
+        } else {
+            self.first_unsat.get_or_insert(index);
+        }
+    }
+
+    fn verdict(&self, complete: bool, path: impl Fn(u32) -> Vec<usize>) -> ConditionVerdict {
+        let c = &self.compiled;
+        let holds = match c.quantifier {
+            Quantifier::Exists if self.first_sat.is_some() => Some(true),
+            Quantifier::NotExists if self.first_sat.is_some() => Some(false),
+            Quantifier::Forall if self.first_unsat.is_some() => Some(false),
+            Quantifier::Exists => complete.then_some(false),
+            Quantifier::NotExists | Quantifier::Forall => complete.then_some(true),
+        };
+        ConditionVerdict {
+            condition: c.text.clone(),
+            holds,
+            observation: if self.satisfied == 0 {
+                Observation::Never
+            } else if self.satisfied == self.checked {
+                Observation::Always
+            } else {
+                Observation::Sometimes
+            },
+            checked: self.checked,
+            satisfied: self.satisfied,
+            satisfying: self.first_sat.map(&path),
+            falsifying: self.first_unsat.map(&path),
+        }
+    }
 }
 
 impl ExploreResult {
@@ -502,6 +611,8 @@ struct Search<'a, F: FnMut(&Progress) -> Control> {
     memo_next: Memo,
     stop: Option<StopReason>,
     depth: usize,
+    /// The scenario's condition, if it has one.
+    cond: Option<CondTrack>,
 }
 
 impl<F: FnMut(&Progress) -> Control> Search<'_, F> {
@@ -680,6 +791,9 @@ impl<F: FnMut(&Progress) -> Control> Search<'_, F> {
                     let index = self.parent.len() as u32;
                     self.parent.push((from, t as u16));
                     self.seen.insert(s.key, index);
+                    if let Some(c) = &mut self.cond {
+                        c.visit(&s.m, &s.labels, index);
+                    }
                     next.push(Node {
                         m: s.m,
                         key: s.key,
@@ -730,6 +844,7 @@ where
             steps: 0,
             max_depth: 0,
             per_invariant: Findings::default().verdicts(),
+            condition: None,
         };
     }
     opts.max_depth = opts.max_depth.min(MAX_STEPS);
@@ -748,6 +863,13 @@ where
         memo_next: Memo::default(),
         stop: None,
         depth: 0,
+        cond: initial.spec.condition.as_ref().map(|c| CondTrack {
+            compiled: Arc::clone(c),
+            checked: 0,
+            satisfied: 0,
+            first_sat: None,
+            first_unsat: None,
+        }),
     };
     // The initial state itself (normally clean; a scenario cannot start deadlocked).
     let root_labels = Labels::from_ids(
@@ -757,6 +879,9 @@ where
             .collect(),
     );
     s.findings.record(&root_labels, &[]);
+    if let Some(c) = &mut s.cond {
+        c.visit(initial, &root_labels, 0);
+    }
     let key = key_of(initial);
     s.seen.insert(key, 0);
     let mut frontier = vec![Node {
@@ -786,7 +911,12 @@ where
         }
     }
     let stop = s.stop.unwrap_or(StopReason::Complete);
+    let condition = s
+        .cond
+        .as_ref()
+        .map(|c| c.verdict(stop == StopReason::Complete, |i| s.path(i)));
     ExploreResult {
+        condition,
         complete: stop == StopReason::Complete,
         stop_reason: stop,
         states: s.parent.len(),

@@ -10,6 +10,7 @@
 //! here (the explorer's random mode uses a seeded generator), so the same scenario and
 //! schedule give the same trace natively and in wasm.
 
+pub mod condition;
 pub mod explore;
 pub mod flags;
 pub mod hash;

@@ -31,6 +31,8 @@
 //!   note 4 "narration for step 4"
 //! schedule "explicit" = [1 1 0 2]
 //!   expect safe
+//!
+//! forall any (~(mprotect returned /\ pte_present(0x7f0000000000) /\ pte_write(0x7f0000000000)))
 //! ```
 //!
 //! # Grammar
@@ -55,6 +57,10 @@
 //!           | "schedule" STRING [ STRING ] "=" steps                 (name, description)
 //!           | "expect" ( "safe" | "violates" (WORD | STRING) [ "at" NUM ] )
 //!           | "note" NUM STRING
+//!           | condition                                              (at most once)
+//! condition = ("exists" | "~exists" | "forall") ["final" | "any"] "(" predicate ")"
+//!                               (see crate::condition; may span lines up to the `)` closing
+//!                                its first `(`, with comments inside)
 //! page-attr = "ro" | "old" | "clean" | "non-exclusive" | "shared" | "data" NUM
 //!                               (writable/young/dirty/exclusive are true unless given; data 0)
 //! prot      = NUM(0-7) | PROT { "|" PROT }       PROT = PROT_NONE|PROT_READ|PROT_WRITE|PROT_EXEC
@@ -89,6 +95,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use crate::condition::Condition;
 use crate::flags::{PROT_EXEC, PROT_READ, PROT_WRITE};
 use crate::kernel::{Kernel, Mutation, Version};
 use crate::num::{Hex, Prot};
@@ -277,6 +284,9 @@ pub fn print(sc: &Scenario) -> String {
     if !scheds.is_empty() {
         blocks.push(scheds);
     }
+    if let Some(c) = &sc.condition {
+        blocks.push(format!("{c}\n"));
+    }
     blocks.join("\n")
 }
 
@@ -329,7 +339,7 @@ fn is_bare_steps(s: &str) -> bool {
 // ---------------------------------------------------------------------------------------
 
 const STATEMENTS: &str =
-    "a statement (vma, page, thp, tlb, alloc, thread, schedule, expect, note, description, cpus, format)";
+    "a statement (vma, page, thp, tlb, alloc, thread, schedule, expect, note, exists, ~exists, forall, description, cpus, format)";
 const OPERATIONS: &str = "an operation (mprotect, migrate, split_huge_pmd, read, write) or `}`";
 const PROT_EXPECTED: &str =
     "a protection (PROT_NONE, PROT_READ, PROT_WRITE, PROT_EXEC joined by |, or 0-7)";
@@ -704,6 +714,79 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// Whether a condition (`exists`, `~exists`, `forall`) starts at the cursor.
+    fn at_condition(&self) -> bool {
+        let rest = &self.src[self.pos..];
+        let rest = rest.strip_prefix('~').unwrap_or(rest);
+        ["exists", "forall"].iter().any(|kw| {
+            rest.strip_prefix(kw)
+                .is_some_and(|after| !after.starts_with(is_word_char))
+        })
+    }
+
+    /// A condition statement: its text runs to the parenthesis closing its first `(`, across
+    /// lines (comments inside are blanked), and is read by [`Condition::parse`]; its errors
+    /// are placed in the file.
+    fn condition(&mut self) -> R<Condition> {
+        let start = self.pos;
+        let bytes = self.src.as_bytes();
+        let mut text = String::new();
+        let mut depth = 0usize;
+        let mut i = start;
+        while i < bytes.len() {
+            let c = self.src[i..].chars().next().expect("in bounds");
+            let n = c.len_utf8();
+            match c {
+                '\n' | ';' if depth == 0 => break,
+                '#' => {
+                    // A comment to the end of the line: blank it, keeping byte offsets.
+                    while i < bytes.len() && bytes[i] != b'\n' {
+                        text.push(' ');
+                        i += 1;
+                    }
+                    continue;
+                }
+                '"' => {
+                    // A quoted thread name: copy it whole (it may hold parentheses).
+                    let mut end = i + 1;
+                    while end < bytes.len() && !matches!(bytes[end], b'"' | b'\n') {
+                        end += if bytes[end] == b'\\' { 2 } else { 1 };
+                    }
+                    let end = (end + 1).min(bytes.len());
+                    // Never split a character (an escape before a multi-byte one).
+                    let end = (end..=bytes.len())
+                        .find(|&e| self.src.is_char_boundary(e))
+                        .unwrap_or(bytes.len());
+                    text.push_str(&self.src[i..end]);
+                    i = end;
+                    continue;
+                }
+                '(' => depth += 1,
+                ')' => {
+                    depth = depth.saturating_sub(1);
+                    if depth == 0 {
+                        text.push(')');
+                        i += 1;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+            text.push_str(&self.src[i..i + n]);
+            i += n;
+        }
+        match Condition::parse(&text) {
+            Ok(c) => {
+                self.pos = i;
+                Ok(c)
+            }
+            Err(e) => {
+                let pos = (start + e.offset).min(self.src.len());
+                Err(self.error_found(pos, e.expected, e.found))
+            }
+        }
+    }
+
     fn file(&mut self) -> R<Scenario> {
         self.skip_trivia();
         self.expect_keyword(
@@ -758,14 +841,32 @@ impl<'a> Parser<'a> {
             alloc_pfns: Vec::new(),
             threads: Vec::new(),
             schedules: Vec::new(),
+            condition: None,
         };
         // Where each once-only statement was given, and the current schedule's `expect`.
         let mut once: BTreeMap<&'static str, usize> = BTreeMap::new();
         let mut expect_at: Option<usize> = None;
+        let mut condition_at: Option<usize> = None;
         loop {
             self.skip_trivia();
             if self.peek().is_none() {
                 break;
+            }
+            if self.at_condition() {
+                let at = self.pos;
+                if let Some(first) = condition_at {
+                    return Err(self.error_at(
+                        at,
+                        format!(
+                            "one condition per scenario (the first is at {})",
+                            self.loc(first)
+                        ),
+                    ));
+                }
+                condition_at = Some(at);
+                sc.condition = Some(self.condition()?);
+                self.end_stmt()?;
+                continue;
             }
             let Some((at, w)) = self.word() else {
                 return Err(self.error(STATEMENTS));

@@ -24,6 +24,8 @@ pub struct Spec {
     pub kernel: Kernel,
     pub threads: Vec<ThreadSpec>,
     pub cpus: usize,
+    /// The scenario's condition, checked against its threads (the explorer decides it).
+    pub condition: Option<Arc<crate::condition::Compiled>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

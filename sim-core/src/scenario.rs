@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::condition::Condition;
 use crate::flags::{self, mmap_private_anon_flags, vm_flag_by_name, vm_get_page_prot, VM_WRITE};
 use crate::kernel::Kernel;
 use crate::machine::{Machine, Spec, Thread, ThreadSpec, FIRST_TABLE_PFN, RESERVED_PFNS, ZERO_PFN};
@@ -69,6 +70,10 @@ pub struct Scenario {
     pub threads: Vec<ThreadJson>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub schedules: Vec<NamedSchedule>,
+    /// A condition over the reachable states that the explorer decides, e.g.
+    /// `"forall any (~violated(lost-write))"` (see [`crate::condition`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<Condition>,
 }
 
 fn one() -> usize {
@@ -686,6 +691,16 @@ fn build(sc: &Scenario) -> Result<Machine, ScenarioError> {
         let pos = tlb.partition_point(|x| x.vaddr < e.vaddr);
         tlb.insert(pos, e);
     }
+    // The condition: its thread references must name threads of this scenario.
+    let condition = match &sc.condition {
+        Some(c) => {
+            let names: Vec<String> = threads.iter().map(|t| t.name.clone()).collect();
+            Some(Arc::new(
+                c.compile(&names).map_err(|e| err("condition", e.0))?,
+            ))
+        }
+        None => None,
+    };
     let nthreads = threads.len();
     let next_vma_id = vmas.len() as u32;
     let m = Machine {
@@ -693,6 +708,7 @@ fn build(sc: &Scenario) -> Result<Machine, ScenarioError> {
             kernel: sc.kernel.clone(),
             threads,
             cpus: sc.cpus,
+            condition,
         }),
         mm: Mm {
             mmap_lock: RwSem::default(),

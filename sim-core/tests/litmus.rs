@@ -6,6 +6,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use sim_core::condition::{
+    Addr, AddrValue, CmpOp, Condition, EntryTest, Lock, Operand, Pred, Quantifier, Scope,
+    ThreadRef, ThreadTest, Value,
+};
 use sim_core::kernel::{Kernel, Mutation, Version};
 use sim_core::litmus::{self, load_any, parse, print, ParseError};
 use sim_core::num::{Hex, Prot};
@@ -330,6 +334,115 @@ fn random_scenario(r: &mut Rng) -> Scenario {
                     .collect::<BTreeMap<_, _>>(),
             })
             .collect(),
+        condition: if r.chance(40) {
+            None
+        } else {
+            Some(random_condition(r))
+        },
+    }
+}
+
+fn random_condition(r: &mut Rng) -> Condition {
+    Condition {
+        quantifier: *r.pick(&[
+            Quantifier::Exists,
+            Quantifier::NotExists,
+            Quantifier::Forall,
+        ]),
+        scope: *r.pick(&[Scope::Final, Scope::Any]),
+        predicate: random_pred(r, 0, None),
+    }
+}
+
+fn random_addr(r: &mut Rng, var: Option<&str>) -> Addr {
+    match var {
+        Some(v) if r.chance(60) => Addr::Var(v.into(), if r.chance(50) { 0 } else { r.u64() }),
+        _ => Addr::Num(r.u64()),
+    }
+}
+
+fn random_thread(r: &mut Rng) -> ThreadRef {
+    ThreadRef(r.word_or_string(&["mprotect", "T0", "T7", "a-b.c", "true", "some"]))
+}
+
+fn random_pred(r: &mut Rng, depth: usize, var: Option<&str>) -> Pred {
+    let leaf = depth >= 4 || r.chance(45);
+    if !leaf {
+        return match r.below(4) {
+            0 => Pred::Not(Box::new(random_pred(r, depth + 1, var))),
+            1 => Pred::And(
+                (0..2 + r.below(3))
+                    .map(|_| random_pred(r, depth + 1, var))
+                    .collect(),
+            ),
+            2 => Pred::Or(
+                (0..2 + r.below(3))
+                    .map(|_| random_pred(r, depth + 1, var))
+                    .collect(),
+            ),
+            _ if var.is_none() => {
+                let v = r.pick(&["p", "page", "x_1"]).to_string();
+                let start = r.below(1 << 20) * 0x1000;
+                Pred::Pages {
+                    every: r.chance(50),
+                    body: Box::new(random_pred(r, depth + 1, Some(&v))),
+                    var: v,
+                    start,
+                    end: start + (1 + r.below(1024)) * 0x1000,
+                }
+            }
+            _ => Pred::Not(Box::new(random_pred(r, depth + 1, var))),
+        };
+    }
+    let lock = |r: &mut Rng| match r.below(4) {
+        0 => Lock::MmapLock,
+        1 => Lock::Ptl(random_addr(r, var)),
+        2 => Lock::PmdLock(random_addr(r, var)),
+        _ => Lock::Folio(r.u64()),
+    };
+    match r.below(10) {
+        0 => r.pick(&[Pred::True, Pred::False]).clone(),
+        1 => Pred::Thread(
+            random_thread(r),
+            *r.pick(&[
+                ThreadTest::Returned,
+                ThreadTest::Killed,
+                ThreadTest::Blocked,
+            ]),
+        ),
+        2 => Pred::Holds(random_thread(r), lock(r)),
+        3 => Pred::Locked(lock(r)),
+        4 => Pred::Violated(r.pick(sim_core::invariants::ALL).id.to_string()),
+        5 => Pred::Tlb {
+            writable: r.chance(50),
+            cpu: r.u64(),
+            addr: random_addr(r, var),
+        },
+        6 | 7 => Pred::Entry(*r.pick(EntryTest::ALL), random_addr(r, var)),
+        _ => {
+            let value = match r.below(3) {
+                0 => Value::At(*r.pick(AddrValue::ALL), random_addr(r, var)),
+                1 => Value::Data(r.u64()),
+                _ => Value::Result(random_thread(r), r.u64()),
+            };
+            let op = *r.pick(&[CmpOp::Eq, CmpOp::Ne, CmpOp::AnyBits]);
+            let rhs = if r.chance(60) {
+                Operand::Num {
+                    negative: r.chance(30),
+                    value: r.u64(),
+                }
+            } else {
+                Operand::Names(
+                    (0..1 + r.below(3))
+                        .map(|_| {
+                            r.pick(&["VM_WRITE", "_PAGE_RW", "VM_HUGEPAGE", "_PAGE_NX"])
+                                .to_string()
+                        })
+                        .collect(),
+                )
+            };
+            Pred::Cmp(value, op, rhs)
+        }
     }
 }
 
@@ -384,6 +497,16 @@ fn mutated_texts_never_panic() {
         "data",
         "PROT_EXEC",
         "\u{0}",
+        "exists (",
+        "forall any (",
+        "~exists (true)",
+        ")",
+        "(",
+        "/\\",
+        "\\/",
+        "~",
+        "pte_write(",
+        "some p in 0x0-0x1000 (",
     ];
     let mut r = Rng(42);
     let mut texts: Vec<String> = sim_core::library::SCENARIOS

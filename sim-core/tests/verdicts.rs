@@ -32,7 +32,8 @@ fn check_options() -> ExploreOptions {
     }
 }
 
-/// scenario path → `{"complete", "states", "violated": {invariant: shortest length}}`.
+/// scenario path → `{"complete", "states", "violated": {invariant: shortest length}}`,
+/// plus `"condition"` for scenarios with one.
 fn compute() -> BTreeMap<String, Value> {
     let opts = check_options();
     let mut out = BTreeMap::new();
@@ -54,10 +55,19 @@ fn compute() -> BTreeMap<String, Value> {
                 (v.id.clone(), len)
             })
             .collect();
-        out.insert(
-            path.to_string(),
-            json!({ "complete": r.complete, "states": r.states, "violated": violated }),
-        );
+        let mut entry = json!({ "complete": r.complete, "states": r.states, "violated": violated });
+        // The condition's decision (`holds`: true / false / null when undecided), the states
+        // in scope checked and satisfying it, and the length of the shortest schedule that
+        // decided it (an exists' witness, a forall's or ~exists' counterexample), if one did.
+        if let (Some(c), Some(cond)) = (&r.condition, &sc.condition) {
+            entry["condition"] = json!({
+                "holds": c.holds,
+                "checked": c.checked,
+                "satisfied": c.satisfied,
+                "evidence": c.evidence(cond.quantifier).map(Vec::len),
+            });
+        }
+        out.insert(path.to_string(), entry);
     }
     out
 }

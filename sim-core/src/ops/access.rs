@@ -676,8 +676,8 @@ fn access(m: &mut Machine, tid: Tid, s: &mut State) -> Progress {
     let cpu = m.cpu_of(tid);
     if let Some(e) = m.cpus[cpu].lookup(addr).copied() {
         if !write || (e.writable && e.dirty) {
-            complete(m, s, e.pfn_for(addr), true);
-            return Progress::Done(at(L::TlbHit), 0);
+            let r = complete(m, s, e.pfn_for(addr), true);
+            return Progress::Done(at(L::TlbHit), r);
         }
     }
     // The hardware walk.
@@ -719,8 +719,8 @@ fn access(m: &mut Machine, tid: Tid, s: &mut State) -> Progress {
                 huge,
             };
             m.tlb_fill(cpu, e);
-            complete(m, s, e.pfn_for(addr), false);
-            return Progress::Done(at(L::Walk), 0);
+            let r = complete(m, s, e.pfn_for(addr), false);
+            return Progress::Done(at(L::Walk), r);
         }
     }
     // #PF: the CPU drops its translation for the address.
@@ -739,8 +739,9 @@ fn access(m: &mut Machine, tid: Tid, s: &mut State) -> Progress {
     Progress::Continue(at(L::PageFault))
 }
 
-/// The load/store reaches memory at `pfn`.
-fn complete(m: &mut Machine, s: &State, pfn: u64, hit: bool) {
+/// The load/store reaches memory at `pfn`. Returns the operation's result: a load's is the
+/// word it read (so conditions can ask what a reader saw), a store's is 0.
+fn complete(m: &mut Machine, s: &State, pfn: u64, hit: bool) -> i64 {
     let addr = s.addr;
     match s.value {
         Some(v) => {
@@ -761,6 +762,7 @@ fn complete(m: &mut Machine, s: &State, pfn: u64, hit: bool) {
                     }
                 )
             });
+            0
         }
         None => {
             let v = m.read_data(pfn);
@@ -779,6 +781,7 @@ fn complete(m: &mut Machine, s: &State, pfn: u64, hit: bool) {
                     }
                 )
             });
+            v as i64
         }
     }
 }
