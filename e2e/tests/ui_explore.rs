@@ -242,6 +242,92 @@ async fn explore_whatif_violation_opens_in_the_stepper() -> Result<()> {
         .await
 }
 
+/// `1234567` → `1,234,567`, as the panel writes counts.
+fn group(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// What-if (c)'s condition (`exists any (mprotect returned /\ a writable PTE)`): the panel
+/// says it holds with the native counts, and "Open witness" lands on the witness's last step.
+async fn condition_witness_opens(app: &App) -> Result<()> {
+    let path = "whatif-c-restore-from-stale-entry-v6.4.json";
+    app.open("/").await?;
+    app.pick(path, None).await?;
+    app.click("#explore").await?;
+    wait_phase(app, "done", EXPLORE_TIMEOUT).await?;
+    let want = native(path, false)?;
+    let c = want
+        .condition
+        .ok_or_else(|| e2e::Error::msg("the shipped what-if (c) has no condition"))?;
+    ensure_eq!(c.holds, Some(true), "native decision");
+    let witness = c
+        .satisfying
+        .ok_or_else(|| e2e::Error::msg("no native witness"))?;
+    ensure_eq!(
+        app.attr("#explore-condition", "data-holds")
+            .await?
+            .as_deref(),
+        Some("holds"),
+        "condition row"
+    );
+    ensure_eq!(
+        app.attr("#explore-condition", "data-evidence").await?,
+        Some(witness.len().to_string()),
+        "witness length shown"
+    );
+    let text = app.text("#explore-condition").await?;
+    let counts = format!(
+        "{} of {} reachable states",
+        group(c.satisfied as u64),
+        group(c.checked as u64)
+    );
+    if !text.contains(&c.condition) || !text.contains(&counts) {
+        bail!("the condition row says {text:?}; want the condition and {counts:?}");
+    }
+    app.click("#explore-condition-open").await?;
+    ensure_eq!(
+        app.cursor().await?,
+        witness.len(),
+        "cursor after Open witness"
+    );
+    ensure_eq!(
+        app.step_count().await?,
+        (witness.len(), witness.len()),
+        "step count after Open witness"
+    );
+    // The stepper's condition box agrees: the predicate is true here, and (a shortest
+    // witness) false one step earlier.
+    ensure_eq!(
+        app.attr("#condition", "data-value").await?.as_deref(),
+        Some("true"),
+        "the predicate at the witness's last step"
+    );
+    app.blur().await?;
+    app.press_key(Key::Left).await?;
+    ensure_eq!(
+        app.attr("#condition", "data-value").await?.as_deref(),
+        Some("false"),
+        "the predicate one step before"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn explore_condition_witness_opens_in_the_stepper() -> Result<()> {
+    let app = App::start_dist().await?;
+    let r = condition_witness_opens(&app).await;
+    app.finish("explore_condition_witness_opens_in_the_stepper", r)
+        .await
+}
+
 /// The 8-page, two-migration scaling scenario plus a third migration thread: far more than
 /// the test waits for (the state budget is hit only after tens of seconds).
 fn big_scenario() -> Result<Scenario> {

@@ -50,6 +50,9 @@ pub struct Exhaustive {
     pub states: usize,
     /// (invariant, steps of a shortest counterexample), sorted by invariant.
     pub violated: Vec<(String, usize)>,
+    /// The scenario's condition, decided: `Some(Some(true))` holds, `Some(Some(false))` does
+    /// not, `Some(None)` undecided within the budget; `None` when it has no condition.
+    pub condition: Option<Option<bool>>,
 }
 
 impl Exhaustive {
@@ -113,12 +116,26 @@ pub fn parse_verdicts(text: &str) -> Result<Vec<(String, Exhaustive)>, String> {
                     .ok_or_else(|| format!("verdicts: {path}: `violated.{id}` is not a length"))
             })
             .collect::<Result<Vec<_>, String>>()?;
+        let condition = match e.get("condition") {
+            None => None,
+            Some(c) => Some(
+                c.get("holds")
+                    .filter(|h| !h.is_null())
+                    .map(|h| {
+                        h.as_bool().ok_or_else(|| {
+                            format!("verdicts: {path}: `condition.holds` is not a boolean")
+                        })
+                    })
+                    .transpose()?,
+            ),
+        };
         out.push((
             path.clone(),
             Exhaustive {
                 complete,
                 states,
                 violated,
+                condition,
             },
         ));
     }
@@ -162,6 +179,8 @@ pub struct GalleryEntry {
     /// lacks the scenario, which a test rules out for the shipped library.
     pub exhaustive: Option<Exhaustive>,
     pub schedules: usize,
+    /// The scenario's condition (`exists any (...)`), if it has one.
+    pub condition: Option<String>,
 }
 
 /// The first sentence of `text` (at most about 200 characters).
@@ -239,6 +258,7 @@ impl GalleryEntry {
             verdict,
             exhaustive: None,
             schedules: sc.schedules.len(),
+            condition: sc.condition.as_ref().map(|c| c.to_string()),
         }
     }
 
@@ -263,18 +283,30 @@ impl GalleryEntry {
             return false;
         }
         let hay = format!(
-            "{} {} {} {} {} {}",
+            "{} {} {} {} {} {} {}",
             self.title,
             self.summary,
             self.kernel,
             self.path,
             self.invariants.join(" "),
-            self.exhaustive_violations().collect::<Vec<_>>().join(" ")
+            self.exhaustive_violations().collect::<Vec<_>>().join(" "),
+            self.condition.as_deref().unwrap_or("")
         )
         .to_ascii_lowercase();
         query
             .split_whitespace()
             .all(|w| hay.contains(&w.to_ascii_lowercase()))
+    }
+
+    /// The condition badge: (CSS class, words), when the scenario has a condition.
+    pub fn condition_badge(&self) -> Option<(&'static str, String)> {
+        let text = self.condition.as_ref()?;
+        let holds = self.exhaustive.as_ref().and_then(|x| x.condition);
+        Some(match holds {
+            Some(Some(true)) => ("ok", format!("condition holds: {text}")),
+            Some(Some(false)) => ("bad", format!("condition fails: {text}")),
+            _ => ("budget", format!("condition undecided: {text}")),
+        })
     }
 
     /// The invariants the exhaustive explorer found violated.
@@ -375,6 +407,18 @@ const KEYWORDS: &[&str] = &[
     "violates",
     "at",
     "data",
+    // The condition (sim_core::condition).
+    "exists",
+    "forall",
+    "final",
+    "any",
+    "some",
+    "every",
+    "in",
+    "returned",
+    "killed",
+    "blocked",
+    "holds",
 ];
 const OPS: &[&str] = &["mprotect", "migrate", "split_huge_pmd", "read", "write"];
 
@@ -385,6 +429,7 @@ fn classify_word(w: &str) -> Tok {
         Tok::Op
     } else if w.starts_with("PROT_")
         || w.starts_with("VM_")
+        || w.starts_with("_PAGE_")
         || matches!(
             w,
             "ro" | "old" | "clean" | "non-exclusive" | "shared" | "no-anon-vma"
@@ -586,6 +631,18 @@ pub fn line_of_path(text: &str, path: &str) -> usize {
         Some((f, rest)) => (f, rest.trim_end_matches(']').parse::<usize>().ok()),
         None => (head, None),
     };
+    if field == "condition" {
+        // The condition statement: `exists`, `~exists` or `forall` at the start of a line.
+        return text
+            .lines()
+            .position(|l| {
+                let l = l.trim_start();
+                ["exists", "~exists", "forall"]
+                    .iter()
+                    .any(|k| l.starts_with(k))
+            })
+            .map_or(1, |i| i + 1);
+    }
     let keyword = match field {
         "vmas" => "vma",
         "pages" => "page",
@@ -1218,6 +1275,51 @@ mod tests {
     }
 
     #[test]
+    fn conditions_get_a_badge_from_the_table_and_are_searchable() {
+        let g = gallery();
+        let badge = |p: &str| g.iter().find(|e| e.path == p).unwrap().condition_badge();
+        let (class, words) = badge("whatif-c-restore-from-stale-entry-v6.4.json").unwrap();
+        assert_eq!(class, "ok");
+        assert!(
+            words.starts_with("condition holds: exists any (mprotect returned"),
+            "{words}"
+        );
+        let (class, words) = badge("whatif-c-control-v6.4.json").unwrap();
+        assert_eq!(
+            (class, words.starts_with("condition holds: ~exists any (")),
+            ("ok", true)
+        );
+        assert!(badge("whatif-e-control-v6.4.json").is_none());
+        // Every entry with a condition has its decision in the table.
+        for e in &g {
+            if e.condition.is_some() {
+                let x = e.exhaustive.as_ref().unwrap();
+                assert!(
+                    x.condition.is_some(),
+                    "{}: no condition in the table",
+                    e.path
+                );
+            }
+        }
+        let hits: Vec<_> = g
+            .iter()
+            .filter(|e| e.matches("tlb_writable", "", ""))
+            .map(|e| e.path)
+            .collect();
+        assert_eq!(hits.len(), 3, "{hits:?}");
+        let bad = parse_verdicts(
+            r#"{"a.json": {"complete": true, "states": 2, "violated": {}, "condition": {"holds": 3}}}"#,
+        )
+        .unwrap_err();
+        assert!(bad.contains("`condition.holds`"), "{bad}");
+        let undecided = parse_verdicts(
+            r#"{"a.json": {"complete": false, "states": 2, "violated": {}, "condition": {"holds": null}}}"#,
+        )
+        .unwrap();
+        assert_eq!(undecided[0].1.condition, Some(None));
+    }
+
+    #[test]
     fn a_bad_verdicts_table_names_the_field() {
         let e = parse_verdicts(r#"{"a.json": {"complete": true, "violated": {}}}"#).unwrap_err();
         assert!(e.contains("a.json") && e.contains("`states`"), "{e}");
@@ -1260,6 +1362,7 @@ mod tests {
             complete: true,
             states: 3,
             violated: vec![("lost-write".into(), 4)],
+            condition: None,
         });
         assert!(e.matches("", "", "lost-write"));
         assert!(e.matches("lost-write", "", ""));

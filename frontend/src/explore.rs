@@ -40,6 +40,58 @@ pub struct Outcome {
     pub ms: f64,
     /// The worker stopped the search at the time budget.
     pub timed_out: bool,
+    /// The scenario's condition, decided (sim-core's `ConditionVerdict`).
+    pub condition: Option<CondOutcome>,
+}
+
+/// The decision on the scenario's `exists` / `~exists` / `forall` condition.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CondOutcome {
+    pub text: String,
+    /// `None`: the search stopped before deciding it.
+    pub holds: Option<bool>,
+    /// `always`, `sometimes` or `never` (herd7's observation).
+    pub observation: String,
+    pub checked: u64,
+    pub satisfied: u64,
+    /// The shortest schedule that decided it: `("witness", s)` for an `exists` that holds,
+    /// `("counterexample", s)` for a `~exists` or `forall` that fails.
+    pub evidence: Option<(&'static str, Vec<usize>)>,
+    /// Final states or every reachable state.
+    pub any: bool,
+}
+
+impl CondOutcome {
+    fn parse(c: &Value) -> Option<CondOutcome> {
+        let text = c.get("condition")?.as_str()?.to_string();
+        let holds = c.get("holds").and_then(Value::as_bool);
+        let path = |k: &str| {
+            c.get(k).and_then(Value::as_array).map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_u64().map(|t| t as usize))
+                    .collect::<Vec<_>>()
+            })
+        };
+        let evidence = if text.starts_with("exists") && holds == Some(true) {
+            path("satisfying").map(|s| ("witness", s))
+        } else if text.starts_with("~exists") && holds == Some(false) {
+            path("satisfying").map(|s| ("counterexample", s))
+        } else if text.starts_with("forall") && holds == Some(false) {
+            path("falsifying").map(|s| ("counterexample", s))
+        } else {
+            None
+        };
+        let any = text.split_whitespace().nth(1).is_some_and(|w| w == "any");
+        Some(CondOutcome {
+            holds,
+            observation: c.get("observation")?.as_str()?.to_string(),
+            checked: c.get("checked")?.as_u64()?,
+            satisfied: c.get("satisfied")?.as_u64()?,
+            evidence,
+            any,
+            text,
+        })
+    }
 }
 
 impl Outcome {
@@ -86,6 +138,7 @@ impl Outcome {
             reduction,
             ms,
             timed_out,
+            condition: v.get("condition").and_then(CondOutcome::parse),
         })
     }
 
@@ -167,7 +220,7 @@ mod ui {
     use wasm_bindgen::{JsCast, JsValue};
     use yew::prelude::*;
 
-    use super::{group, rate, seconds, Outcome, MAX_STATES, TIME_LIMIT_MS};
+    use super::{group, rate, seconds, CondOutcome, Outcome, MAX_STATES, TIME_LIMIT_MS};
 
     /// How many times the user asked to explore (the toolbar button and the `E` key bump
     /// it; the panel starts a run when it changes).
@@ -581,7 +634,48 @@ mod ui {
                     }) }
                     </tbody>
                 </table>
+                { for o.condition.as_ref().map(|c| condition_row(c, on_open, d)) }
             </div>
+        }
+    }
+
+    /// The scenario's condition: decided or not, herd7's observation, and "Open" for the
+    /// schedule that decided it.
+    fn condition_row(
+        c: &CondOutcome,
+        on_open: &Callback<(Vec<usize>, usize)>,
+        d: &UseReducerDispatcher<St>,
+    ) -> Html {
+        let (key, word) = match c.holds {
+            Some(true) => ("holds", "✓ holds"),
+            Some(false) => ("fails", "✗ does not hold"),
+            None => ("budget", "undecided (search stopped)"),
+        };
+        let open = c.evidence.clone().map(|(kind, s)| {
+            let on_open = on_open.clone();
+            let d = d.clone();
+            let n = s.len();
+            let cb = Callback::from(move |_| {
+                on_open.emit((s.clone(), n));
+                d.dispatch(Msg::Collapse(true));
+            });
+            html! {
+                <button class="open-cex" id="explore-condition-open" onclick={cb}
+                        title={format!("Load the shortest {kind} into the stepper")}>
+                    { format!("Open {kind} ({n} steps)") }
+                </button>
+            }
+        });
+        html! {
+            <p id="explore-condition" class={classes!("explore-condition", key)} data-holds={key}
+               data-evidence={c.evidence.as_ref().map(|(_, s)| s.len().to_string()).unwrap_or_default()}>
+                { "Condition " }<code>{ c.text.clone() }</code>{ ": " }
+                <strong>{ word }</strong>
+                { format!(" — observation {}: {} of {} {} satisfy it ",
+                    c.observation, group(c.satisfied), group(c.checked),
+                    if c.any { "reachable states" } else { "final states" }) }
+                { for open }
+            </p>
         }
     }
 
@@ -647,6 +741,29 @@ mod tests {
         let ok = o.verdicts.iter().find(|v| !v.violated).unwrap();
         assert_eq!(ok.word(true).0, "safe");
         assert_eq!(ok.word(false).0, "budget");
+    }
+
+    #[test]
+    fn reads_the_condition_and_picks_the_schedule_that_decided_it() {
+        // exists that holds: the witness.
+        let (o, r) = outcome("whatif-c-restore-from-stale-entry-v6.4.json");
+        let c = o.condition.expect("the scenario has a condition");
+        let native = r.condition.unwrap();
+        assert_eq!(c.holds, Some(true));
+        assert!(c.any && c.text.starts_with("exists any ("));
+        assert_eq!(
+            (c.checked, c.satisfied),
+            (native.checked as u64, native.satisfied as u64)
+        );
+        assert_eq!(c.evidence, native.satisfying.map(|s| ("witness", s)));
+        assert_eq!(c.observation, "sometimes");
+        // ~exists that holds: nothing to open.
+        let (o, _) = outcome("whatif-c-control-v6.4.json");
+        let c = o.condition.unwrap();
+        assert_eq!((c.holds, c.evidence), (Some(true), None));
+        assert_eq!(c.observation, "never");
+        // No condition: none.
+        assert!(outcome("whatif-e-control-v6.4.json").0.condition.is_none());
     }
 
     #[test]

@@ -132,6 +132,10 @@ fn card(e: &GalleryEntry, on_open: &Callback<&'static str>) -> Html {
                 <span class={classes!("verdict", "expected", vclass)}
                       title="What the named schedules are expected to show">{ e.verdict.label() }</span>
                 { for exhaustive }
+                { for e.condition_badge().map(|(class, words)| html! {
+                    <span class={classes!("verdict", "condition", class)}
+                          title="The scenario's condition, decided by the exhaustive explorer over every interleaving">{ words }</span>
+                }) }
                 { for e.ops.iter().map(|o| html! { <span class="op-tag">{ *o }</span> }) }
                 <span class="dim">{ format!("{} schedule{}", e.schedules, if e.schedules == 1 { "" } else { "s" }) }</span>
             </div>

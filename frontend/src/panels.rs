@@ -997,6 +997,38 @@ pub fn invariants(m: &Machine, v: &View) -> Html {
                 }
             }) }
             </ul>
+            { condition(m, &violated) }
         </section>
+    }
+}
+
+/// The scenario's condition, evaluated in the state on screen. Deciding it needs every
+/// interleaving (Explore all); here the reader sees whether this state is one that counts
+/// (in scope) and what the predicate says about it.
+fn condition(m: &Machine, violated: &[&'static str]) -> Html {
+    let Some(c) = &m.spec.condition else {
+        return html! {};
+    };
+    let value = c.holds(&sim_core::condition::Facts {
+        machine: m,
+        violated,
+    });
+    let in_scope = c.in_scope(m);
+    let scope = match (c.scope, in_scope) {
+        (sim_core::condition::Scope::Any, _) => "every state counts",
+        (_, true) => "a final state: it counts",
+        (_, false) => "not a final state: only states where no thread can step count",
+    };
+    html! {
+        <div class={classes!("condition", if value { "true" } else { "false" })} id="condition"
+             data-value={value.to_string()} data-in-scope={in_scope.to_string()}>
+            <h3>{ "Condition" }</h3>
+            <code class="condition-text">{ c.text.clone() }</code>
+            <p>
+                <span class="mark" aria-hidden="true">{ if value { "●" } else { "○" } }</span>
+                { format!(" Here the predicate is {} ({scope}). ", if value { "TRUE" } else { "false" }) }
+                <span class="dim">{ "Explore all (E) decides it over every interleaving." }</span>
+            </p>
+        </div>
     }
 }
