@@ -1618,6 +1618,28 @@ mod tests {
         let e = analyse(&dup).unwrap_err();
         assert!(e.message.starts_with("vmas[1]"), "{e:?}");
         assert_eq!(e.line, vma + 2, "{e:?}");
+        // A condition naming a thread that does not exist: the error is at the condition.
+        let cond = lines
+            .iter()
+            .position(|l| l.starts_with("exists any ("))
+            .expect("what-if (c) has a condition");
+        let typo = text.replacen(
+            "exists any (mprotect returned",
+            "exists any (mprotcet returned",
+            1,
+        );
+        let e = analyse(&typo).unwrap_err();
+        assert!(
+            e.message
+                .starts_with("condition: there is no thread \"mprotcet\""),
+            "{e:?}"
+        );
+        assert_eq!(e.line, cond + 1, "{e:?}");
+        // A syntax error inside it: at its line and column.
+        let typo = text.replacen("pte_write(", "pte_wirte(", 1);
+        let e = analyse(&typo).unwrap_err();
+        assert_eq!(e.line, cond + 1, "{e:?}");
+        assert!(e.message.contains("a known function"), "{e:?}");
         // Thread ops on one line, separated by `;`.
         let t = "thread \"a\" { read 0x1000; write 0x2000 = 1 }\nthread \"b\" {\n read 0x1\n}";
         assert_eq!(line_of_path(t, "threads[0].ops[1].addr"), 1);

@@ -765,7 +765,7 @@ impl Workspace {
     fn bench(&self) -> Result {
         let tools = self.ensure_tools()?;
         let start = Instant::now();
-        for example in ["bench_step", "bench_explore"] {
+        for example in ["bench_step", "bench_explore", "bench_condition"] {
             eprintln!("\n==> sim-core {example}");
             run(self
                 .cargo()
