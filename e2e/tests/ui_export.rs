@@ -237,3 +237,53 @@ async fn export_in_the_browser_gives_the_cli_bytes() -> Result<()> {
     app.finish("export_in_the_browser_gives_the_cli_bytes", result)
         .await
 }
+
+/// Copy `from` into `to` (one level: `dist/` has no subfolders).
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        if e.file_type()?.is_file() {
+            std::fs::copy(e.path(), to.join(e.file_name()))?;
+        }
+    }
+    Ok(())
+}
+
+/// bug_export_does_nothing_when_the_dialog_fails_to_load: with `export-dialog.js` missing
+/// from the static folder, Export says so; once the file is back, the next click opens the
+/// dialog (the retry asks for a fresh URL).
+async fn export_load_failure_is_reported_and_retried(app: &App, dir: &Path) -> Result<()> {
+    let dialog = e2e::dist_dir()?.join("export-dialog.js");
+    app.open("/").await?;
+    app.click("#export-button").await?;
+    app.wait_for("#export-error", DEFAULT_TIMEOUT).await?;
+    ensure_eq!(
+        app.count("#export-dialog").await?,
+        0,
+        "dialogs without the script"
+    );
+    std::fs::copy(&dialog, dir.join("export-dialog.js"))?;
+    app.click("#export-button").await?;
+    app.wait_for("#export-dialog", DEFAULT_TIMEOUT).await?;
+    ensure_eq!(
+        app.count("#export-error").await?,
+        0,
+        "error after the retry"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn export_reports_a_dialog_that_fails_to_load_and_retries() -> Result<()> {
+    let dir = TempDir::new("mmrace-e2e-dist-no-dialog")?;
+    copy_dir(&e2e::dist_dir()?, dir.path())?;
+    std::fs::remove_file(dir.path().join("export-dialog.js"))?;
+    let static_dir = dir.path().to_string_lossy().into_owned();
+    let app = App::start_with_server_args(&["--static-dir", &static_dir]).await?;
+    let result = export_load_failure_is_reported_and_retried(&app, dir.path()).await;
+    app.finish(
+        "export_reports_a_dialog_that_fails_to_load_and_retries",
+        result,
+    )
+    .await
+}

@@ -532,8 +532,15 @@ pub fn highlight_html(text: &str, err: Option<&LineError>) -> (String, String) {
             }
         }
         if let Some(e) = err.filter(|_| bad) {
-            pre.push_str(&format!("<span class=\"ed-msg\" data-line=\"{n}\">  ✗ "));
+            // The message stays on the line (a wrapped one would shift the lines below under
+            // the transparent textarea), shortened so that it does not run far past the
+            // edge; the status line above the editor and the tooltip carry it whole.
+            pre.push_str("<span class=\"ed-msg\" data-line=\"");
+            pre.push_str(&n.to_string());
+            pre.push_str("\" title=\"");
             escape_into(&mut pre, &e.message);
+            pre.push_str("\">  ✗ ");
+            escape_into(&mut pre, &inline_message(&e.message, l.chars().count()));
             pre.push_str("</span>");
         }
         pre.push_str("</span>\n");
@@ -542,6 +549,25 @@ pub fn highlight_html(text: &str, err: Option<&LineError>) -> (String, String) {
     }
     (pre, gutter)
 }
+
+/// The inline error after a line of `line_len` characters: cut (at a word, with "…") so that
+/// line and message fit [`INLINE_WIDTH`] characters, but never below 24 characters of message.
+pub fn inline_message(message: &str, line_len: usize) -> String {
+    let room = INLINE_WIDTH.saturating_sub(line_len + 4).max(24);
+    if message.chars().count() <= room {
+        return message.to_string();
+    }
+    let cut: String = message.chars().take(room - 1).collect();
+    let cut = match cut.rfind(' ') {
+        Some(i) if i > room / 2 => &cut[..i],
+        _ => cut.as_str(),
+    };
+    format!("{}…", cut.trim_end())
+}
+
+/// The editor's width in characters that inline errors aim to stay within (the Author panel
+/// at 1280 px shows about this many columns of 12 px monospace).
+pub const INLINE_WIDTH: usize = 72;
 
 // ------------------------------------------------------------------------------ errors at a line
 
@@ -722,14 +748,22 @@ pub fn check_schedule_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// "Record": save the schedule on screen into the scenario under `name` (replacing a
-/// schedule of that name, whose notes are kept for the steps that still exist), and follow
-/// it from now on. The cursor stays where it is.
+/// "Record": save the schedule on screen into the scenario under `name`, and follow it from
+/// now on. The cursor stays where it is. Saving under the name of the schedule being
+/// followed updates it (its notes are kept for the steps that still exist); any other
+/// schedule's name is refused, so a recording never silently replaces someone's schedule.
 pub fn save_schedule(app: &App, name: &str) -> Result<App, String> {
     let name = name.trim();
     check_schedule_name(name)?;
     if app.schedule.is_empty() {
         return Err("Nothing to save yet: step some threads first (click a thread).".into());
+    }
+    let following = app.named.as_ref().map(|n| n.name.as_str());
+    if following != Some(name) && app.scenario.schedule(name).is_some() {
+        return Err(format!(
+            "Schedule name: \"{name}\" is another schedule of this scenario; choose a new name \
+             (to update \"{name}\", open it from the schedule menu and record over it)."
+        ));
     }
     let mut sc = (*app.scenario).clone();
     let steps = (*app.schedule).clone();
@@ -1549,6 +1583,35 @@ mod tests {
     }
 
     #[test]
+    fn bug_inline_error_text_runs_past_the_right_edge() {
+        // Short messages stay whole.
+        assert_eq!(inline_message("expected a number", 10), "expected a number");
+        // Long ones are cut at a word so line + message fit the editor's width.
+        let long = "threads[1].ops[0].to_pfn: 0x12345 is the page's own frame; migrate it to a frame nothing maps";
+        let m = inline_message(long, 30);
+        assert!(
+            m.ends_with('…') && m.chars().count() + 30 + 4 <= INLINE_WIDTH + 1,
+            "{m}"
+        );
+        assert!(long.starts_with(m.trim_end_matches('…')), "{m}");
+        // A long line still gets a readable start of the message.
+        assert!(inline_message(long, 200).chars().count() >= 24);
+        // The whole message stays in the tooltip.
+        let (pre, _) = highlight_html(
+            "mmrace v6.4\nvma 0x0-0x1000 PROT_READ",
+            Some(&LineError {
+                line: 2,
+                col: None,
+                message: long.into(),
+            }),
+        );
+        assert!(
+            pre.contains(&format!("title=\"{}\"", long.replace('\'', "'"))),
+            "{pre}"
+        );
+    }
+
+    #[test]
     fn highlighted_html_escapes_and_marks_the_error_line() {
         let e = LineError {
             line: 2,
@@ -1720,6 +1783,16 @@ mod tests {
         let resaved = save_schedule(&short, "mine").unwrap();
         let notes = &resaved.scenario.schedule("mine").unwrap().notes;
         assert_eq!(notes.keys().copied().collect::<Vec<_>>(), [0]);
+        // bug_saving_under_an_existing_name_replaces_it: another schedule's name is refused
+        // and the scenario keeps that schedule as it was.
+        let Err(e) = save_schedule(&short, "writer-first") else {
+            panic!("saving under another schedule's name was accepted");
+        };
+        assert!(e.contains("\"writer-first\" is another schedule"), "{e}");
+        assert_eq!(
+            short.scenario.schedule("writer-first"),
+            back.scenario.schedule("writer-first")
+        );
         // The text form shows them.
         let text = litmus::print(&noted.scenario);
         assert!(text.contains("note 3 \"Fourth.\""), "{text}");
