@@ -317,6 +317,15 @@ async fn condition_witness_opens(app: &App) -> Result<()> {
         Some("false"),
         "the predicate one step before"
     );
+    // bug_escape_does_not_close_the_explore_panel: Escape closes it (and only it: the
+    // stepper stays where it is).
+    app.press_key(Key::Escape).await?;
+    ensure_eq!(phase(app).await?, None, "the panel after Escape");
+    ensure_eq!(
+        app.cursor().await?,
+        witness.len() - 1,
+        "cursor after Escape"
+    );
     Ok(())
 }
 

@@ -13,7 +13,7 @@ use crate::dom;
 use crate::editor::Authoring;
 use crate::explore;
 use crate::gallery::{self, Gallery};
-use crate::panels::{self, Changed, Threads};
+use crate::panels::{self, memo, Threads};
 use crate::state::{self, Action, App as AppState};
 use crate::tables::PageTables;
 use crate::timeline::Timeline;
@@ -432,7 +432,6 @@ pub fn app() -> Html {
 
     let m = state.machine();
     let v = &state.view;
-    let changed = Changed::of(m, v.last.as_ref());
     let len = state.schedule.len();
     let can_step = state.cursor < len || (!state.read_only && !m.runnable().is_empty());
     let names: Rc<Vec<String>> = Rc::new(m.spec.threads.iter().map(|t| t.name.clone()).collect());
@@ -516,16 +515,16 @@ pub fn app() -> Html {
                 <Threads app={Rc::new((*state).clone())} on_step={step_thread} />
                 <div class="state">
                     <div class="col col-mem">
-                        { panels::vmas(m, &changed) }
+                        <memo::Vmas view={v.clone()} />
                         <PageTables view={v.clone()} />
                     </div>
                     <div class="col col-locks">
-                        { panels::locks(m, &changed) }
-                        { panels::tlbs(m, &changed) }
+                        <memo::Locks view={v.clone()} />
+                        <memo::Tlbs view={v.clone()} />
                     </div>
                     <div class="col col-inv">
-                        { panels::invariants(m, v) }
-                        { panels::folios(m, &changed) }
+                        <memo::Invariants view={v.clone()} />
+                        <memo::Folios view={v.clone()} />
                     </div>
                 </div>
             </main>
@@ -606,7 +605,14 @@ fn on_key(
         "c" | "C" => copy_link(u),
         "e" | "E" => explore::click("explore"),
         "Escape" => {
-            u.dispatch(UiAction::Escape);
+            // Innermost first: the help and the link box, then the exploration panel, then
+            // presentation mode and the link error (the `Ui` reducer's order).
+            let shown = |id: &str| dom::document().get_element_by_id(id).is_some();
+            if !shown("help") && !shown("link-box") && shown("explore-close") {
+                explore::click("explore-close");
+            } else {
+                u.dispatch(UiAction::Escape);
+            }
             act(Action::ClearNotice);
         }
         k if k.len() == 1 && k.as_bytes()[0].is_ascii_digit() => {
@@ -963,7 +969,7 @@ fn help(ui: &UseReducerHandle<Ui>) -> Html {
         ("P", "presentation mode (large type, high contrast; Esc leaves)"),
         ("T", "theme: auto → light → dark → high contrast"),
         ("?", "this help"),
-        ("Esc", "close help / leave presentation mode"),
+        ("Esc", "close help, the link box or the exploration panel / leave presentation mode"),
         ("click a thread", "step it; a blocked thread says what it waits for"),
         ("click / drag the timeline", "jump; ↑/↓ on the focused timeline jump 10 steps"),
     ];

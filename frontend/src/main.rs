@@ -21,12 +21,13 @@ mod explore;
 mod export;
 #[cfg(target_arch = "wasm32")]
 mod gallery;
-#[cfg(target_arch = "wasm32")]
+// The panels are tested natively (their memoisation, `panels::memo`).
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 mod panels;
 // Natively only the tests use these (the UI that calls them is wasm-only).
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 mod state;
-#[cfg(target_arch = "wasm32")]
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 mod tables;
 #[cfg(target_arch = "wasm32")]
 mod timeline;

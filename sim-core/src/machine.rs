@@ -233,6 +233,24 @@ impl Machine {
         Status::Runnable
     }
 
+    /// The lock or folio `tid` is blocked on: the `lock` of [`Status::Blocked`], without
+    /// building its explanation (the UI asks this for every thread on every step).
+    pub fn blocked_on(&self, tid: Tid) -> Option<LockId> {
+        let t = &self.threads[tid];
+        if t.killed.is_some() {
+            return None;
+        }
+        if let Some(w) = t.waiting {
+            return Some(match w {
+                Wait::Rwsem { lock, .. } => lock,
+                Wait::VmaWrite { vma } => LockId::VmaLock { vma },
+                Wait::FolioUnlock { pfn } => LockId::Folio { pfn },
+            });
+        }
+        let lock = t.op.as_ref()?.wants(self)?;
+        self.holder(lock).is_some_and(|h| h != tid).then_some(lock)
+    }
+
     /// Whether `tid` can take a step now (the same answer as `status`, without building the
     /// explanation strings: the explorer asks this for every state).
     pub fn is_runnable(&self, tid: Tid) -> bool {

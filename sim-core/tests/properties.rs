@@ -249,6 +249,18 @@ fn random_schedules_of_random_scenarios_never_panic_and_keep_locks_consistent() 
                     schedule.len() - 1
                 );
             }
+            // The cheap `blocked_on` says what `status` says.
+            for t in 0..m.threads.len() {
+                let want = match m.status(t) {
+                    sim_core::Status::Blocked { lock, .. } => Some(lock),
+                    _ => None,
+                };
+                assert_eq!(
+                    m.blocked_on(t),
+                    want,
+                    "case {case}: T{t} after {schedule:?}"
+                );
+            }
         }
         steps_total += schedule.len();
     }
