@@ -53,8 +53,10 @@
 //! writable PTE" is `pte_present(p) /\ pte_write(p)`. `&` is true when the value has any of
 //! the operand's bits. A value that does not exist — `vm_flags` of an address no VMA covers,
 //! `data` of a frame that is no folio, `result` of an operation that has not returned —
-//! makes `==`, `!=` and `&` all false. `violated(id)` reads the invariants checked in that
-//! state; `result` of a load is the word it read, of `mprotect` its return value (0 or
+//! makes `==`, `!=` and `&` all false. `violated(id)` is true when the state breaks the
+//! invariant or the step that reached it did (`write-after-mprotect-returned` is broken by a
+//! store completing, an event of the step), exactly as the invariants panel and the
+//! explorer's verdicts say; `result` of a load is the word it read, of `mprotect` its return value (0 or
 //! `-errno`). `holds` and `locked` use the model's lock holders (for `mmap_lock`: the
 //! writer or a reader).
 //!

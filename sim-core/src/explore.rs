@@ -261,22 +261,52 @@ pub enum Observation {
 }
 
 /// The condition's tally during a search.
+///
+/// A state is evaluated when it is first found. A predicate that reads `violated(...)` is
+/// also evaluated again for each different set of invariants that another step into the
+/// same state reports (a store that completes after mprotect returned violates an
+/// invariant by what the step did, not by the state it leaves), so that it sees what the
+/// explorer's own invariant verdicts see; `checked` then counts (state, reported set) pairs.
 struct CondTrack {
     compiled: Arc<Compiled>,
     checked: usize,
     satisfied: usize,
-    /// State indices of the first satisfying / non-satisfying states in scope (breadth-first,
-    /// so their paths are shortest).
-    first_sat: Option<u32>,
-    first_unsat: Option<u32>,
+    /// Shortest schedules to a state in scope where the predicate is true / false (found
+    /// breadth-first, so the first is a shortest).
+    first_sat: Option<Vec<usize>>,
+    first_unsat: Option<Vec<usize>>,
+    /// (state index, reported invariants) pairs evaluated, when the predicate reads them.
+    evaluated: std::collections::HashSet<(u32, Labels)>,
 }
 
 impl CondTrack {
-    fn visit(&mut self, m: &Machine, labels: &Labels, index: u32) {
-        if !self.compiled.in_scope(m) {
-            return;
+    fn new(compiled: Arc<Compiled>) -> Self {
+        CondTrack {
+            compiled,
+            checked: 0,
+            satisfied: 0,
+            first_sat: None,
+            first_unsat: None,
+            evaluated: Default::default(),
         }
-        let ids: Vec<&'static str> = if self.compiled.reads_invariants {
+    }
+
+    /// Evaluate state `index` (machine `m`, reached by a step reporting `labels`) unless it
+    /// is out of scope or was evaluated with the same labels (`new`: first found). Returns
+    /// `Some(value)` when it was evaluated and is the first true / false one, whose path
+    /// the caller then records with [`CondTrack::record`].
+    fn visit(&mut self, m: &Machine, labels: &Labels, index: u32, new: bool) -> Option<bool> {
+        let reads = self.compiled.reads_invariants;
+        if !new && !reads {
+            return None;
+        }
+        if !self.compiled.in_scope(m) {
+            return None;
+        }
+        if reads && !self.evaluated.insert((index, labels.clone())) {
+            return None;
+        }
+        let ids: Vec<&'static str> = if reads {
             labels.ids().collect()
         } else {
             Vec::new()
@@ -288,13 +318,24 @@ impl CondTrack {
         self.checked += 1;
         if ok {
             self.satisfied += 1;
-            self.first_sat.get_or_insert(index);
+        }
+        let first = if ok {
+            self.first_sat.is_none()
         } else {
-            self.first_unsat.get_or_insert(index);
+            self.first_unsat.is_none()
+        };
+        first.then_some(ok)
+    }
+
+    fn record(&mut self, value: bool, path: Vec<usize>) {
+        if value {
+            self.first_sat = Some(path);
+        } else {
+            self.first_unsat = Some(path);
         }
     }
 
-    fn verdict(&self, complete: bool, path: impl Fn(u32) -> Vec<usize>) -> ConditionVerdict {
+    fn verdict(&self, complete: bool) -> ConditionVerdict {
         let c = &self.compiled;
         let holds = match c.quantifier {
             Quantifier::Exists if self.first_sat.is_some() => Some(true),
@@ -315,8 +356,8 @@ impl CondTrack {
             },
             checked: self.checked,
             satisfied: self.satisfied,
-            satisfying: self.first_sat.map(&path),
-            falsifying: self.first_unsat.map(&path),
+            satisfying: self.first_sat.clone(),
+            falsifying: self.first_unsat.clone(),
         }
     }
 }
@@ -468,7 +509,7 @@ type FoldMap<K, V> = HashMap<K, V, BuildHasherDefault<FoldHasher>>;
 
 /// The set of invariants a step reports, as a bit mask over [`invariants::ALL`] (bit 31:
 /// an id this module does not know, kept by name in `Labels::other`).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 struct Labels {
     mask: u32,
     other: Vec<&'static str>,
@@ -629,6 +670,26 @@ impl<F: FnMut(&Progress) -> Control> Search<'_, F> {
         p
     }
 
+    /// The condition at state `index`, reached from state `from` by a step of `t`.
+    fn visit_condition(
+        &mut self,
+        m: &Machine,
+        labels: &Labels,
+        index: u32,
+        new: bool,
+        from: u32,
+        t: usize,
+    ) {
+        let Some(c) = &mut self.cond else { return };
+        if let Some(value) = c.visit(m, labels, index, new) {
+            let mut p = self.path(from);
+            p.push(t);
+            if let Some(c) = &mut self.cond {
+                c.record(value, p);
+            }
+        }
+    }
+
     /// Step `t` from `base` (whose key is `key`), through the memo when reducing.
     /// `None`: `t` cannot step there.
     fn step(&mut self, base: &Machine, key: Key, t: usize) -> Option<Succ> {
@@ -774,8 +835,9 @@ impl<F: FnMut(&Progress) -> Control> Search<'_, F> {
                 p.push(t);
                 self.findings.record(&s.labels, &p);
             }
-            match self.seen.get(&s.key) {
-                Some(&i) => {
+            match self.seen.get(&s.key).copied() {
+                Some(i) => {
+                    self.visit_condition(&s.m, &s.labels, i, false, from, t);
                     if i >= next_start {
                         // Rediscovered at the same level: intersect the sleep sets.
                         next[(i - next_start) as usize].sleep &= sleep;
@@ -791,9 +853,7 @@ impl<F: FnMut(&Progress) -> Control> Search<'_, F> {
                     let index = self.parent.len() as u32;
                     self.parent.push((from, t as u16));
                     self.seen.insert(s.key, index);
-                    if let Some(c) = &mut self.cond {
-                        c.visit(&s.m, &s.labels, index);
-                    }
+                    self.visit_condition(&s.m, &s.labels, index, true, from, t);
                     next.push(Node {
                         m: s.m,
                         key: s.key,
@@ -863,13 +923,11 @@ where
         memo_next: Memo::default(),
         stop: None,
         depth: 0,
-        cond: initial.spec.condition.as_ref().map(|c| CondTrack {
-            compiled: Arc::clone(c),
-            checked: 0,
-            satisfied: 0,
-            first_sat: None,
-            first_unsat: None,
-        }),
+        cond: initial
+            .spec
+            .condition
+            .as_ref()
+            .map(|c| CondTrack::new(Arc::clone(c))),
     };
     // The initial state itself (normally clean; a scenario cannot start deadlocked).
     let root_labels = Labels::from_ids(
@@ -880,7 +938,9 @@ where
     );
     s.findings.record(&root_labels, &[]);
     if let Some(c) = &mut s.cond {
-        c.visit(initial, &root_labels, 0);
+        if let Some(value) = c.visit(initial, &root_labels, 0, true) {
+            c.record(value, Vec::new());
+        }
     }
     let key = key_of(initial);
     s.seen.insert(key, 0);
@@ -914,7 +974,7 @@ where
     let condition = s
         .cond
         .as_ref()
-        .map(|c| c.verdict(stop == StopReason::Complete, |i| s.path(i)));
+        .map(|c| c.verdict(stop == StopReason::Complete));
     ExploreResult {
         condition,
         complete: stop == StopReason::Complete,

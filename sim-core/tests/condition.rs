@@ -221,6 +221,41 @@ fn violated_reads_the_invariants_of_the_state() {
     assert_eq!(safe.holds, Some(true));
 }
 
+/// `exists any (violated(id))` is the explorer's own verdict for `id`, with the same
+/// shortest length — also for the invariant a step breaks by what it does (a store after
+/// mprotect returned) rather than by the state it leaves, on every small shipped scenario.
+#[test]
+fn exists_violated_agrees_with_the_invariant_verdicts() {
+    let mut violated_seen = 0;
+    for (path, json) in sim_core::library::SCENARIOS {
+        if path.starts_with("bench/") || path.contains("thp") {
+            continue;
+        }
+        let base = Scenario::from_json(json).unwrap();
+        let verdicts = explore(&base.build().unwrap(), &ExploreOptions::default());
+        if !verdicts.complete {
+            continue;
+        }
+        for inv in sim_core::invariants::ALL {
+            let mut sc = base.clone();
+            sc.condition =
+                Some(Condition::parse(&format!("exists any (violated({}))", inv.id)).unwrap());
+            let r = explore(&sc.build().unwrap(), &ExploreOptions::default());
+            let c = r.condition.unwrap();
+            let v = verdicts.verdict(inv.id).unwrap();
+            assert_eq!(c.holds, Some(v.violated), "{path}: {}", inv.id);
+            assert_eq!(
+                c.satisfying.as_ref().map(Vec::len),
+                v.length,
+                "{path}: {}",
+                inv.id
+            );
+            violated_seen += usize::from(v.violated);
+        }
+    }
+    assert!(violated_seen >= 6, "{violated_seen}");
+}
+
 #[test]
 fn some_and_every_range_over_the_pages_of_a_thp_after_the_split() {
     let name = "seed-mprotect-vs-thp-split-v6.4.json";
