@@ -13,7 +13,7 @@ use crate::dom;
 use crate::editor::Authoring;
 use crate::explore;
 use crate::gallery::{self, Gallery};
-use crate::panels::{self, memo, Threads};
+use crate::panels::{self, Changed, Threads};
 use crate::state::{self, Action, App as AppState};
 use crate::tables::PageTables;
 use crate::timeline::Timeline;
@@ -432,6 +432,7 @@ pub fn app() -> Html {
 
     let m = state.machine();
     let v = &state.view;
+    let changed = Changed::of(m, v.last.as_ref());
     let len = state.schedule.len();
     let can_step = state.cursor < len || (!state.read_only && !m.runnable().is_empty());
     let names: Rc<Vec<String>> = Rc::new(m.spec.threads.iter().map(|t| t.name.clone()).collect());
@@ -515,16 +516,16 @@ pub fn app() -> Html {
                 <Threads app={Rc::new((*state).clone())} on_step={step_thread} />
                 <div class="state">
                     <div class="col col-mem">
-                        <memo::Vmas view={v.clone()} />
+                        { panels::vmas(m, &changed) }
                         <PageTables view={v.clone()} />
                     </div>
                     <div class="col col-locks">
-                        <memo::Locks view={v.clone()} />
-                        <memo::Tlbs view={v.clone()} />
+                        { panels::locks(m, &changed) }
+                        { panels::tlbs(m, &changed) }
                     </div>
                     <div class="col col-inv">
-                        <memo::Invariants view={v.clone()} />
-                        <memo::Folios view={v.clone()} />
+                        { panels::invariants(m, v) }
+                        { panels::folios(m, &changed) }
                     </div>
                 </div>
             </main>

@@ -21,13 +21,12 @@ mod explore;
 mod export;
 #[cfg(target_arch = "wasm32")]
 mod gallery;
-// The panels are tested natively (their memoisation, `panels::memo`).
-#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+#[cfg(target_arch = "wasm32")]
 mod panels;
 // Natively only the tests use these (the UI that calls them is wasm-only).
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 mod state;
-#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+#[cfg(target_arch = "wasm32")]
 mod tables;
 #[cfg(target_arch = "wasm32")]
 mod timeline;

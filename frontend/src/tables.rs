@@ -18,19 +18,19 @@ pub struct TablesProps {
 }
 
 impl PartialEq for TablesProps {
-    /// Re-render only when the page tables, what they are checked against or this step's
-    /// entry changes differ (see `panels::memo`).
     fn eq(&self, o: &Self) -> bool {
-        Rc::ptr_eq(&self.view, &o.view) || crate::panels::memo::same_tables(&self.view, &o.view)
+        Rc::ptr_eq(&self.view, &o.view)
     }
 }
 
 /// Which runs are expanded: (table pfn, first index). A list: a few at most.
-pub type Expanded = Vec<(u64, u16)>;
+type Expanded = Vec<(u64, u16)>;
 
 #[function_component(PageTables)]
 pub fn page_tables(p: &TablesProps) -> Html {
     let expanded = use_state(Expanded::new);
+    let m = &p.view.machine;
+    let c = Changed::of(m, p.view.last.as_ref());
     let toggle = {
         let expanded = expanded.clone();
         Callback::from(move |key: (u64, u16)| {
@@ -43,13 +43,6 @@ pub fn page_tables(p: &TablesProps) -> Html {
             expanded.set(e);
         })
     };
-    tables_html(&p.view, &expanded, &toggle)
-}
-
-/// The panel for `view` with the runs in `expanded` open.
-pub fn tables_html(view: &View, expanded: &Expanded, toggle: &Callback<(u64, u16)>) -> Html {
-    let m = &view.machine;
-    let c = Changed::of(m, view.last.as_ref());
     let pmd_region_lock = |addr: u64| m.pt.pmd_locks.get(&(addr >> 30)).copied();
     html! {
         <section class="panel tables" aria-label="Page tables">
@@ -76,9 +69,9 @@ pub fn tables_html(view: &View, expanded: &Expanded, toggle: &Callback<(u64, u16
                             { for old.map(|o| html! { <span class="was">{ format!("was {}", pte::hex(*o)) }</span> }) }
                             { for lock.map(|h| html! { <span class="ptl held">{ format!("PMD lock: {}", crate::panels::tname(m, h)) }</span> }) }
                         </div>
-                        { if is_table { pte_table(m, addr, pte::pmd_table_pfn(pmd), false, &c, expanded, toggle) } else { html! {} } }
+                        { if is_table { pte_table(m, addr, pte::pmd_table_pfn(pmd), false, &c, &expanded, &toggle) } else { html! {} } }
                         { for deposited.filter(|t| m.pt.tables.get(t).is_some_and(|t| !t.entries.is_empty() || t.ptl.is_some()))
-                            .map(|t| pte_table(m, addr, t, true, &c, expanded, toggle)) }
+                            .map(|t| pte_table(m, addr, t, true, &c, &expanded, &toggle)) }
                         { for deposited.filter(|t| m.pt.tables.get(t).is_none_or(|t| t.entries.is_empty() && t.ptl.is_none()))
                             .map(|t| html! { <div class="deposit-note dim">{ format!("deposited PTE table pfn {t:#x} (empty, for a later split)") }</div> }) }
                     </div>

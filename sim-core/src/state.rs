@@ -79,13 +79,6 @@ impl<T> Shared<T> {
         }
     }
 
-    /// Whether both handles share one allocation, which implies equal values: a write
-    /// through a handle whose allocation is shared copies it first. (Unequal pointers say
-    /// nothing.) The UI uses it to skip redrawing panels whose part a step did not touch.
-    pub fn ptr_eq(a: &Self, b: &Self) -> bool {
-        std::sync::Arc::ptr_eq(&a.v, &b.v)
-    }
-
     /// The value's 128-bit digest by `f`, memoised until the next mutable access. Callers
     /// must pass the same function for a given field every time (only the explorer's
     /// state key uses it), so the memo is always `f` of the current value.
