@@ -9,10 +9,12 @@ use sim_core::Scenario;
 use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
-use crate::dom;
+use crate::dom::{self, LIBRARY_HASH};
+#[cfg(feature = "authoring")]
 use crate::editor::Authoring;
 use crate::explore;
-use crate::gallery::{self, Gallery};
+#[cfg(feature = "authoring")]
+use crate::gallery::Gallery;
 use crate::panels::{self, Changed, Threads};
 use crate::state::{self, Action, App as AppState};
 use crate::tables::PageTables;
@@ -199,7 +201,7 @@ fn boot() -> (AppState, Option<String>, Option<Stored>) {
     let h = dom::hash();
     let mut stored = None;
     // The library page (`#library`) shows the gallery over the default scenario.
-    let (mut app, err) = if h.is_empty() || h == gallery::HASH {
+    let (mut app, err) = if h.is_empty() || h == LIBRARY_HASH {
         let err = dom::meta("mmrace-error");
         if err.is_none() {
             stored = dom::meta("mmrace-scenario").map(|id| Stored {
@@ -259,7 +261,12 @@ pub fn app() -> Html {
     });
     let stored = use_state(|| booted.borrow().as_ref().and_then(|(_, _, s)| s.clone()));
     let explore_req = use_reducer(explore::Requests::default);
-    let library = use_state(|| dom::hash() == gallery::HASH);
+    // `#library` loads the full bundle (boot.js), the only one with the library page.
+    let library = use_state(|| cfg!(feature = "authoring") && dom::hash() == LIBRARY_HASH);
+    // The full bundle is loaded with `?author` to open the author panel (see `authoring_buttons`).
+    #[cfg(feature = "authoring")]
+    let authoring = use_state(dom::take_author_request);
+    #[cfg(not(feature = "authoring"))]
     let authoring = use_state(|| false);
     let ui = use_reducer(|| {
         let err = booted.borrow_mut().take().and_then(|(_, e, _)| e);
@@ -351,8 +358,13 @@ pub fn app() -> Html {
             use wasm_bindgen::closure::Closure;
             let cb = Closure::<dyn Fn()>::new(move || {
                 let h = dom::hash();
-                if h == gallery::HASH {
-                    library.set(true);
+                if h == LIBRARY_HASH {
+                    if cfg!(feature = "authoring") {
+                        library.set(true);
+                    } else {
+                        // The first-load bundle has no library page: load the full one.
+                        dom::load_full_bundle(true);
+                    }
                     return;
                 }
                 if h.is_empty() || h == dom::current_link() {
@@ -465,7 +477,9 @@ pub fn app() -> Html {
     if violated {
         root.push("violated");
     }
-    let show_authoring = *authoring && !ui.presentation && !ui.embed && !*library;
+    // In the lean bundle `authoring` only means "the full bundle is loading".
+    let show_authoring =
+        cfg!(feature = "authoring") && *authoring && !ui.presentation && !ui.embed && !*library;
     if show_authoring {
         root.push("authoring-open");
     }
@@ -505,11 +519,7 @@ pub fn app() -> Html {
             }) }
             </div>
             { if *library { library_page(&state, &library) } else { html! { <>
-            { for show_authoring.then(|| {
-                let s = state.dispatcher();
-                html! { <Authoring app={Rc::new((*state).clone())}
-                                   on_load={Callback::from(move |a: AppState| s.dispatch(Action::Load(Box::new(a))))} /> }
-            }) }
+            { for show_authoring.then(|| authoring_panel(&state)) }
             { panels::narration(&state) }
             <div id="live" class="sr-only" aria-live="polite" aria-atomic="true">{ live }</div>
             <main class="main">
@@ -562,7 +572,7 @@ fn on_key(
     u: &UseReducerDispatcher<Ui>,
 ) {
     // The library page hides the stepper: its keys would step what is not on screen.
-    if e.ctrl_key() || e.meta_key() || e.alt_key() || dom::hash() == gallery::HASH {
+    if e.ctrl_key() || e.meta_key() || e.alt_key() || dom::hash() == LIBRARY_HASH {
         return;
     }
     let target = e
@@ -674,7 +684,10 @@ fn share_payload(state: &AppState) -> (String, String, usize) {
             name
         }
     };
-    (sc.to_json(), name, state.cursor)
+    // Compact: the server stores its own canonical form, and the compact serializer is the
+    // one the link encoder already links in (`to_json`'s pretty one would add a second copy).
+    let json = serde_json::to_string(&sc).expect("a scenario serialises");
+    (json, name, state.cursor)
 }
 
 /// Upload the scenario (`POST /api/scenarios`) and show its short link; without a server
@@ -992,27 +1005,62 @@ fn help(ui: &UseReducerHandle<Ui>) -> Html {
     }
 }
 
-/// The header's "Library" and "Author" buttons.
+/// The header's "Library" and "Author" buttons. In the first-load bundle both load the full
+/// bundle (the page reloads with the link of what is on screen, so nothing is lost); the
+/// button says so while the editor loads.
 fn authoring_buttons(library: &UseStateHandle<bool>, authoring: &UseStateHandle<bool>) -> Html {
     // Through the fragment, so that Back returns to the stepper and the page has a URL.
+    #[cfg(feature = "authoring")]
     let open_library = Callback::from(|_: MouseEvent| {
-        let _ = dom::window().location().set_hash(gallery::HASH);
+        let _ = dom::window().location().set_hash(LIBRARY_HASH);
     });
+    #[cfg(not(feature = "authoring"))]
+    let open_library = Callback::from(|_: MouseEvent| dom::load_full_bundle(true));
+    #[cfg(feature = "authoring")]
     let toggle = {
         let a = authoring.clone();
         Callback::from(move |_: MouseEvent| a.set(!*a))
+    };
+    #[cfg(not(feature = "authoring"))]
+    let toggle = {
+        let a = authoring.clone();
+        Callback::from(move |_: MouseEvent| {
+            a.set(true);
+            dom::load_full_bundle(false);
+        })
+    };
+    // Lean bundle: `authoring` only means "the editor is loading".
+    let label = if cfg!(feature = "authoring") || !**authoring {
+        "✎ Author"
+    } else {
+        "Loading the editor…"
     };
     html! {
         <>
             <button id="open-library" onclick={open_library} aria-pressed={library.to_string()}
                     title="The scenario library: search the shipped scenarios">{ "Library" }</button>
             <button id="author" onclick={toggle} aria-pressed={authoring.to_string()}
-                    title="Edit the scenario as text, record a schedule, narrate steps">{ "✎ Author" }</button>
+                    title="Edit the scenario as text, record a schedule, narrate steps">{ label }</button>
         </>
     }
 }
 
-/// The library page in place of the stepper.
+/// The author panel (full bundle only).
+#[cfg(feature = "authoring")]
+fn authoring_panel(state: &UseReducerHandle<AppState>) -> Html {
+    let s = state.dispatcher();
+    html! { <Authoring app={Rc::new((**state).clone())}
+    on_load={Callback::from(move |a: AppState| s.dispatch(Action::Load(Box::new(a))))} /> }
+}
+
+/// The first-load bundle has no author panel (the button loads the full bundle).
+#[cfg(not(feature = "authoring"))]
+fn authoring_panel(_: &UseReducerHandle<AppState>) -> Html {
+    html! {}
+}
+
+/// The library page in place of the stepper (full bundle only).
+#[cfg(feature = "authoring")]
 fn library_page(state: &UseReducerHandle<AppState>, library: &UseStateHandle<bool>) -> Html {
     let on_open = {
         let (s, l) = (state.dispatcher(), library.clone());
@@ -1029,4 +1077,10 @@ fn library_page(state: &UseReducerHandle<AppState>, library: &UseStateHandle<boo
         Callback::from(move |_| l.set(false))
     };
     html! { <Gallery {on_open} {on_close} /> }
+}
+
+/// The first-load bundle never shows the library page (`#library` loads the full bundle).
+#[cfg(not(feature = "authoring"))]
+fn library_page(_: &UseReducerHandle<AppState>, _: &UseStateHandle<bool>) -> Html {
+    html! {}
 }

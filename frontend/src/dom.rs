@@ -146,6 +146,66 @@ pub fn replace_hash(link: &str) {
         .and_then(|h| h.replace_state_with_url(&JsValue::NULL, "", Some(&url)));
 }
 
+/// The URL fragment of the library page (works from the static `dist/` folder too).
+pub const LIBRARY_HASH: &str = "library";
+
+/// The query parameter that asks `boot.js` for the full bundle (`mmrace_full.js`) with the
+/// author panel open. A query parameter rather than storage: it works wherever the page is
+/// served from, and it is a new URL, so the browser really loads the page again.
+const AUTHOR_PARAM: &str = "author";
+
+/// The first-load bundle has no editor and no library page: reload the page into the full
+/// bundle. Nothing is lost: the fragment holds the link of what is on screen (flushed here
+/// first). `library`: open the library page (`#library`, a history entry so that Back returns
+/// to the stepper), else the author panel (`?author`, no history entry).
+pub fn load_full_bundle(library: bool) {
+    let loc = window().location();
+    if library {
+        // A pending address-bar update must not overwrite `#library` before the reload.
+        CURRENT.with(|c| c.borrow_mut().clear());
+        if hash() != LIBRARY_HASH {
+            let _ = loc.set_hash(LIBRARY_HASH);
+        }
+        let _ = loc.reload();
+        return;
+    }
+    flush_link();
+    let search = loc.search().unwrap_or_default();
+    let url = format!(
+        "{}{search}{}{AUTHOR_PARAM}{}",
+        loc.pathname().unwrap_or_default(),
+        if search.is_empty() { "?" } else { "&" },
+        loc.hash().unwrap_or_default()
+    );
+    let _ = loc.replace(&url);
+}
+
+/// Full bundle: was the page loaded to author (`?author`)? The parameter is removed from the
+/// address bar (kept links and reloads open the stepper, as before).
+#[cfg(feature = "authoring")]
+pub fn take_author_request() -> bool {
+    let loc = window().location();
+    let search = loc.search().unwrap_or_default();
+    let Ok(params) = web_sys::UrlSearchParams::new_with_str(&search) else {
+        return false;
+    };
+    if !params.has(AUTHOR_PARAM) {
+        return false;
+    }
+    params.delete(AUTHOR_PARAM);
+    let rest = String::from(params.to_string());
+    let url = format!(
+        "{}{}{rest}{}",
+        loc.pathname().unwrap_or_default(),
+        if rest.is_empty() { "" } else { "?" },
+        loc.hash().unwrap_or_default()
+    );
+    let _ = window()
+        .history()
+        .and_then(|h| h.replace_state_with_url(&JsValue::NULL, "", Some(&url)));
+    true
+}
+
 /// The full URL of the page with `#<link>` (what "Copy link" copies).
 pub fn url_with_hash(link: &str) -> String {
     let href = window().location().href().unwrap_or_default();

@@ -416,7 +416,9 @@ mod ui {
         let set = |k: &str, v: JsValue| {
             let _ = js_sys::Reflect::set(&msg, &JsValue::from_str(k), &v);
         };
-        set("scenario", JsValue::from_str(&scenario.to_json()));
+        // Compact, as in `app::share_payload` (one JSON serializer in the app).
+        let json = serde_json::to_string(scenario).expect("a scenario serialises");
+        set("scenario", JsValue::from_str(&json));
         set(
             "options",
             JsValue::from_str(&format!(

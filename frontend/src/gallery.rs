@@ -11,9 +11,6 @@ use yew::prelude::*;
 
 use crate::authoring::{self, GalleryEntry, Verdict, OP_FILTERS};
 
-/// The URL fragment of the library page (works from the static `dist/` folder too).
-pub const HASH: &str = "library";
-
 #[derive(Properties, PartialEq)]
 pub struct Props {
     /// Open this library path in the stepper.

@@ -7,19 +7,22 @@
 
 #[cfg(target_arch = "wasm32")]
 mod app;
-// The authoring logic is tested natively; its views (`editor`, `gallery`) are wasm-only.
+// The authoring logic is tested natively; its views (`editor`, `gallery`) are wasm-only. In
+// wasm all three exist only in the full bundle (feature `authoring`): the first-load bundle
+// leaves them out to stay within its size budget.
+#[cfg(any(feature = "authoring", not(target_arch = "wasm32")))]
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 mod authoring;
 #[cfg(target_arch = "wasm32")]
 mod dom;
 // The panel is wasm-only; the result reading is tested natively.
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "authoring"))]
 mod editor;
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 mod explore;
 #[cfg(target_arch = "wasm32")]
 mod export;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "authoring"))]
 mod gallery;
 #[cfg(target_arch = "wasm32")]
 mod panels;

@@ -401,11 +401,8 @@ impl App {
         if !new_cps.is_empty() {
             let mut cps = (*self.checkpoints).clone();
             for (i, c) in new_cps {
-                if !cps.iter().any(|(j, _)| *j == i) {
-                    cps.push((i, c));
-                }
+                insert_checkpoint(&mut cps, i, c);
             }
-            cps.sort_by_key(|(i, _)| *i);
             self.checkpoints = Rc::new(cps);
         }
         self.view = Rc::new(View::new(m, last));
@@ -424,8 +421,7 @@ impl App {
             && !self.checkpoints.iter().any(|(j, _)| *j == self.cursor)
         {
             let mut cps = (*self.checkpoints).clone();
-            cps.push((self.cursor, m.clone()));
-            cps.sort_by_key(|(i, _)| *i);
+            insert_checkpoint(&mut cps, self.cursor, m.clone());
             self.checkpoints = Rc::new(cps);
         }
         self.view = Rc::new(View::new(m, Some(r)));
@@ -841,6 +837,15 @@ impl App {
             next.error = Some(e);
         }
         next
+    }
+}
+
+/// Add the checkpoint at step `i` (unless there is one) keeping the list in step order. An
+/// insertion rather than a sort: a sort is one more generic instance in the wasm.
+fn insert_checkpoint(cps: &mut Vec<(usize, Machine)>, i: usize, m: Machine) {
+    let at = cps.partition_point(|(j, _)| *j < i);
+    if cps.get(at).is_none_or(|(j, _)| *j != i) {
+        cps.insert(at, (i, m));
     }
 }
 

@@ -15,6 +15,7 @@ pub mod explore;
 pub mod flags;
 pub mod hash;
 pub mod invariants;
+mod json_path;
 pub mod kernel;
 pub mod library;
 pub mod link;

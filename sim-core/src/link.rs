@@ -211,15 +211,14 @@ impl Link {
             message: format!("not UTF-8 text ({e})"),
         })?;
         let de = &mut serde_json::Deserializer::from_str(text);
-        let payload: Payload = serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
+        // The error's path comes from its position (`json_path`; no path-tracking
+        // deserialiser in the wasm app).
+        let payload = Payload::deserialize(de).map_err(|e| {
+            let message = e.to_string();
+            let bad_json = e.is_syntax() || e.is_eof();
             LinkError::BadPayload {
-                path: if path == "." || path.is_empty() {
-                    "$".into()
-                } else {
-                    path
-                },
-                message: e.into_inner().to_string(),
+                path: crate::json_path::error_path(text, e.line(), e.column(), &message, bad_json),
+                message,
             }
         })?;
         let scenario_json = serde_json::to_string(&payload.scenario).expect("a JSON value");

@@ -231,27 +231,22 @@ impl Scenario {
                 ),
             ));
         }
-        let de = &mut serde_json::Deserializer::from_str(text);
-        let s: Scenario = serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            let path = if path == "." || path == "?" || path.is_empty() {
-                "$".to_string()
-            } else {
-                path
-            };
-            if inner.is_syntax() || inner.is_eof() {
-                return err(path, format!("invalid JSON: {inner}"));
+        // Plain serde_json; the path of an error is found afterwards from its position
+        // (`json_path`), which keeps a path-tracking deserialiser out of the wasm app.
+        serde_json::from_str::<Scenario>(text).map_err(|e| {
+            let msg = strip_position(&e.to_string());
+            let bad_json = e.is_syntax() || e.is_eof();
+            let path = crate::json_path::error_path(text, e.line(), e.column(), &msg, bad_json);
+            if bad_json {
+                return err(path, format!("invalid JSON: {e}"));
             }
-            let msg = strip_position(&inner.to_string());
             // A nested path from a hand-written deserializer (see ops::PATH_MARK).
             let mut parts = msg.splitn(3, crate::ops::PATH_MARK);
             match (parts.next(), parts.next(), parts.next()) {
                 (Some(""), Some(sub), Some(rest)) => err(format!("{path}.{sub}"), rest),
                 _ => err(path, msg),
             }
-        })?;
-        Ok(s)
+        })
     }
 
     /// Canonical JSON (stable key order and number formats).

@@ -21,6 +21,42 @@ const WASM_TARGET: &str = "wasm32-unknown-unknown";
 const BINARYEN_VERSION: &str = "132.0.0";
 /// The name of the generated JS module and wasm file (`mmrace.js`, `mmrace_bg.wasm`).
 const OUT_NAME: &str = "mmrace";
+/// The same for the full bundle (see [`APP_BUNDLES`]).
+const FULL_OUT_NAME: &str = "mmrace_full";
+
+/// One build of the web app (the `frontend` crate) into `dist/` as `<out_name>.js` and
+/// `<out_name>_bg.wasm`; `boot.js` chooses which one a page loads.
+struct AppBundle {
+    out_name: &'static str,
+    /// Cargo features of the `frontend` crate.
+    features: Option<&'static str>,
+    what: &'static str,
+}
+
+/// The first-load bundle leaves out the author panel and the library page (their code, the
+/// litmus parser and the gallery data) to keep within the wasm budget (300 KB gzipped); the
+/// full bundle is loaded for `#library` and `?author` (frontend/static/boot.js).
+const APP_BUNDLES: &[AppBundle] = &[
+    AppBundle {
+        out_name: OUT_NAME,
+        features: None,
+        what: "the app, first load",
+    },
+    AppBundle {
+        out_name: FULL_OUT_NAME,
+        features: Some("authoring"),
+        what: "the app with the author panel and the library page, for #library and ?author",
+    },
+];
+
+/// What `Workspace::build_app` measured.
+struct Built {
+    /// The wasm's size before wasm-opt.
+    raw_size: u64,
+    t_cargo: Duration,
+    t_bindgen: Duration,
+    t_opt: Option<Duration>,
+}
 
 /// A wasm module built next to the app into `dist/` (its own JS glue `<out_name>.js` and
 /// `<out_name>_bg.wasm`), loaded by the app only when needed, so it is not part of the app's
@@ -61,9 +97,11 @@ usage: cargo xtask <command> [options]
 commands:
   ensure-tools            add the wasm32 target if missing; `npm ci` (binaryen/wasm-opt) if
                           node_modules/binaryen is missing (skipped with a warning without npm)
-  build-frontend [--dev]  build the Yew app to wasm, run wasm-bindgen (and wasm-opt -Oz unless
-                          --dev) and copy frontend/static/ into dist/; the same for the extra
-                          wasm modules loaded on demand (the explorer's Web Worker)
+  build-frontend [--dev]  build the Yew app to wasm twice (first load: mmrace_bg.wasm; with the
+                          author panel and library page: mmrace_full_bg.wasm), run wasm-bindgen
+                          (and wasm-opt -Oz unless --dev) and copy frontend/static/ into dist/;
+                          the same for the extra wasm modules loaded on demand (the explorer's
+                          Web Worker, export)
   dist                    the same as build-frontend: dist/ is a self-contained static folder
                           you can serve with any static file server (talks with no network)
   serve [ARGS...]         build everything and run `target/release/mmrace serve ARGS...`
@@ -374,22 +412,6 @@ impl Workspace {
 
     fn build_frontend(&self, dev: bool, tools: &Tools) -> Result {
         let t0 = Instant::now();
-        let mut build = self.cargo();
-        build.args(["build", "-p", "frontend", "--target", WASM_TARGET]);
-        let profile_dir = if dev {
-            "debug"
-        } else {
-            build.args(["--profile", "wasm-release"]);
-            "wasm-release"
-        };
-        run(&mut build)?;
-        let t_cargo = t0.elapsed();
-
-        let input = self
-            .target
-            .join(WASM_TARGET)
-            .join(profile_dir)
-            .join("frontend.wasm");
         // Build into a private staging folder and swap it in at the end, so that dist/ is
         // never half-written (a server with --static-dir dist, or another build, may be
         // reading it).
@@ -402,46 +424,9 @@ impl Workspace {
         }
         fs::create_dir_all(&dist).map_err(|e| format!("creating {}: {e}", dist.display()))?;
 
-        let t1 = Instant::now();
-        eprintln!(
-            "xtask: wasm-bindgen {} -> {}/{OUT_NAME}.js",
-            input.display(),
-            dist.display()
-        );
-        Bindgen::new()
-            .input_path(&input)
-            .out_name(OUT_NAME)
-            .web(true)
-            .map_err(|e| format!("wasm-bindgen: {e:#}"))?
-            .omit_default_module_path(false)
-            .typescript(false)
-            .debug(dev)
-            // DWARF would make a --dev wasm ~10x larger and wasm-bindgen ~4x slower; the name
-            // section (function names in panics and profiles) is kept either way.
-            .keep_debug(false)
-            .generate(&dist)
-            .map_err(|e| format!("wasm-bindgen on {}: {e:#}", input.display()))?;
-        let t_bindgen = t1.elapsed();
-
-        let wasm = dist.join(format!("{OUT_NAME}_bg.wasm"));
-        let raw_size = fs::metadata(&wasm).map(|m| m.len()).unwrap_or(0);
-        let t2 = Instant::now();
-        let mut t_opt = None;
-        if !dev {
-            match &tools.wasm_opt {
-                Some(wasm_opt) => {
-                    let tmp = dist.join(format!("{OUT_NAME}_bg.opt.wasm"));
-                    run(Command::new(wasm_opt)
-                        .arg("-Oz")
-                        .arg(&wasm)
-                        .arg("-o")
-                        .arg(&tmp))?;
-                    fs::rename(&tmp, &wasm)
-                        .map_err(|e| format!("renaming {}: {e}", tmp.display()))?;
-                    t_opt = Some(t2.elapsed());
-                }
-                None => eprintln!("xtask: warning: wasm-opt unavailable; skipping -Oz"),
-            }
+        let mut built = Vec::new();
+        for bundle in APP_BUNDLES {
+            built.push(self.build_app(bundle, dev, tools, &dist)?);
         }
 
         let mut extra_times = Vec::new();
@@ -462,43 +447,51 @@ impl Workspace {
 
         replace_dir(&dist, &final_dist)?;
         let dist = final_dist;
-        let wasm = dist.join(format!("{OUT_NAME}_bg.wasm"));
-        let size = fs::metadata(&wasm).map(|m| m.len()).unwrap_or(0);
-        let gz = gzip_size(&wasm)
-            .map(|n| format!("{} ({n} B)", human_bytes(n)))
-            .unwrap_or_else(|| "? (gzip not found)".into());
-        let js = dist.join(format!("{OUT_NAME}.js"));
-        let js_size = fs::metadata(&js).map(|m| m.len()).unwrap_or(0);
-        let js_gz = gzip_size(&js)
-            .map(human_bytes)
-            .unwrap_or_else(|| "?".into());
         println!(
             "frontend ({}): {}",
             if dev { "dev" } else { "release" },
             dist.display()
         );
-        if t_opt.is_some() {
+        for (bundle, b) in APP_BUNDLES.iter().zip(&built) {
+            let name = bundle.out_name;
+            let wasm = dist.join(format!("{name}_bg.wasm"));
+            let size = fs::metadata(&wasm).map(|m| m.len()).unwrap_or(0);
+            let gz = gzip_size(&wasm)
+                .map(|n| format!("{} ({n} B)", human_bytes(n)))
+                .unwrap_or_else(|| "? (gzip not found)".into());
+            let js = dist.join(format!("{name}.js"));
+            let js_size = fs::metadata(&js).map(|m| m.len()).unwrap_or(0);
+            let js_gz = gzip_size(&js)
+                .map(human_bytes)
+                .unwrap_or_else(|| "?".into());
             println!(
-                "  {OUT_NAME}_bg.wasm  {} ({size} B; {} before wasm-opt), gzip -9: {gz}",
-                human_bytes(size),
-                human_bytes(raw_size)
+                "  {} ({}):",
+                bundle.what,
+                bundle.features.unwrap_or("no features")
             );
-        } else {
+            if b.t_opt.is_some() {
+                println!(
+                    "    {name}_bg.wasm  {} ({size} B; {} before wasm-opt), gzip -9: {gz}",
+                    human_bytes(size),
+                    human_bytes(b.raw_size)
+                );
+            } else {
+                println!(
+                    "    {name}_bg.wasm  {} ({size} B), gzip -9: {gz}",
+                    human_bytes(size)
+                );
+            }
             println!(
-                "  {OUT_NAME}_bg.wasm  {} ({size} B), gzip -9: {gz}",
-                human_bytes(size)
+                "    {name}.js       {}, gzip -9: {js_gz}",
+                human_bytes(js_size)
+            );
+            println!(
+                "    time: cargo {}, wasm-bindgen {}, wasm-opt {}",
+                secs(b.t_cargo),
+                secs(b.t_bindgen),
+                b.t_opt.map(secs).unwrap_or_else(|| "-".into()),
             );
         }
-        println!(
-            "  {OUT_NAME}.js       {}, gzip -9: {js_gz}",
-            human_bytes(js_size)
-        );
-        println!(
-            "  time: cargo {}, wasm-bindgen {}, wasm-opt {}",
-            secs(t_cargo),
-            secs(t_bindgen),
-            t_opt.map(secs).unwrap_or_else(|| "-".into()),
-        );
         for (extra, took) in EXTRA_WASM.iter().zip(extra_times) {
             let wasm = dist.join(format!("{}_bg.wasm", extra.out_name));
             let size = fs::metadata(&wasm).map(|m| m.len()).unwrap_or(0);
@@ -516,6 +509,97 @@ impl Workspace {
         }
         println!("  total {}", secs(t0.elapsed()));
         Ok(())
+    }
+
+    /// Build one of [`APP_BUNDLES`] into the staging folder `dist`: cargo (the two bundles
+    /// differ only in features, so cargo keeps both builds' artifacts apart and each rebuild
+    /// is incremental), wasm-bindgen, and (release) wasm-opt -Oz.
+    fn build_app(
+        &self,
+        bundle: &AppBundle,
+        dev: bool,
+        tools: &Tools,
+        dist: &Path,
+    ) -> Result<Built> {
+        let t0 = Instant::now();
+        let mut build = self.cargo();
+        build.args(["build", "-p", "frontend", "--target", WASM_TARGET]);
+        if let Some(f) = bundle.features {
+            build.args(["--features", f]);
+        }
+        let profile_dir = if dev {
+            "debug"
+        } else {
+            build.args(["--profile", "wasm-release"]);
+            "wasm-release"
+        };
+        run(&mut build)?;
+        let t_cargo = t0.elapsed();
+
+        // The same output path for both bundles: wasm-bindgen reads it before the next build.
+        let input = self
+            .target
+            .join(WASM_TARGET)
+            .join(profile_dir)
+            .join("frontend.wasm");
+        let name = bundle.out_name;
+        let t1 = Instant::now();
+        eprintln!(
+            "xtask: wasm-bindgen {} -> {}/{name}.js",
+            input.display(),
+            dist.display()
+        );
+        Bindgen::new()
+            .input_path(&input)
+            .out_name(name)
+            .web(true)
+            .map_err(|e| format!("wasm-bindgen: {e:#}"))?
+            .omit_default_module_path(false)
+            .typescript(false)
+            .debug(dev)
+            // DWARF would make a --dev wasm ~10x larger and wasm-bindgen ~4x slower; the name
+            // section (function names in panics and profiles) is kept either way.
+            .keep_debug(false)
+            .generate(dist)
+            .map_err(|e| format!("wasm-bindgen on {}: {e:#}", input.display()))?;
+        let t_bindgen = t1.elapsed();
+
+        let wasm = dist.join(format!("{name}_bg.wasm"));
+        let raw_size = fs::metadata(&wasm).map(|m| m.len()).unwrap_or(0);
+        let t2 = Instant::now();
+        let mut t_opt = None;
+        if !dev {
+            match &tools.wasm_opt {
+                Some(wasm_opt) => {
+                    let tmp = dist.join(format!("{name}_bg.opt.wasm"));
+                    // `--low-memory-unused` (−1.8 KB gzipped): Rust lays the stack out first,
+                    // growing down to address 0, so the low 1 KiB is touched only by a stack
+                    // about to overflow, which traps just below anyway; binaryen may then fold
+                    // constant offsets into loads and stores. The tool-chain sections are of
+                    // no use to a browser (−0.2 KB).
+                    run(Command::new(wasm_opt)
+                        .args([
+                            "-Oz",
+                            "--low-memory-unused",
+                            "--strip-producers",
+                            "--strip-target-features",
+                        ])
+                        .arg(&wasm)
+                        .arg("-o")
+                        .arg(&tmp))?;
+                    fs::rename(&tmp, &wasm)
+                        .map_err(|e| format!("renaming {}: {e}", tmp.display()))?;
+                    t_opt = Some(t2.elapsed());
+                }
+                None => eprintln!("xtask: warning: wasm-opt unavailable; skipping -Oz"),
+            }
+        }
+        Ok(Built {
+            raw_size,
+            t_cargo,
+            t_bindgen,
+            t_opt,
+        })
     }
 
     /// Build one of [`EXTRA_WASM`] into the staging folder `dist`: cargo, wasm-bindgen, and
@@ -658,6 +742,25 @@ impl Workspace {
                         "explore-worker",
                         "-p",
                         "export-wasm",
+                        "--target",
+                        WASM_TARGET,
+                        "--all-targets",
+                        "--",
+                        "-D",
+                        "warnings",
+                    ]))
+                }),
+            ),
+            (
+                // The full bundle (the author panel and the library page are wasm-only).
+                "clippy (wasm32: frontend --features authoring)",
+                Box::new(|| {
+                    run(self.cargo().args([
+                        "clippy",
+                        "-p",
+                        "frontend",
+                        "--features",
+                        "authoring",
                         "--target",
                         WASM_TARGET,
                         "--all-targets",

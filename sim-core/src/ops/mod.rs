@@ -80,10 +80,17 @@ impl<'de> Deserialize<'de> for OpSpec {
         fn fields<T: serde::de::DeserializeOwned, E: Error>(
             v: serde_json::Map<String, Value>,
         ) -> Result<T, E> {
-            serde_path_to_error::deserialize(Value::Object(v)).map_err(|e| {
-                let path = e.path().to_string();
-                let inner = e.into_inner().to_string();
-                if path == "." || path == "?" || path.is_empty() {
+            // Through text, so that the field's name comes from the error's position
+            // (`json_path`; no path-tracking deserialiser in the wasm app).
+            let text = Value::Object(v).to_string();
+            serde_json::from_str(&text).map_err(|e| {
+                let inner = e.to_string();
+                let inner = match inner.rfind(" at line ") {
+                    Some(i) => &inner[..i],
+                    None => &inner,
+                };
+                let path = crate::json_path::error_path(&text, e.line(), e.column(), inner, false);
+                if path == "$" {
                     E::custom(inner)
                 } else {
                     E::custom(format!("{PATH_MARK}{path}{PATH_MARK}{inner}"))
