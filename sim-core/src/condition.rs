@@ -40,6 +40,7 @@
 //! lock      = "mmap_lock" | "ptl" "(" addr ")" | "pmd_lock" "(" addr ")" | "folio" "(" NUM ")"
 //! addr      = NUM | VAR ["+" NUM]
 //! THREAD    = WORD | STRING                    (a thread's name, or T0, T1, ... by index)
+//! NUM       = hex (0x...) or decimal, `_` separators allowed, at most 64 bits
 //! ```
 //!
 //! `ENTRY_TEST` is a kernel helper applied to the raw entry that maps the address, exactly
@@ -56,9 +57,13 @@
 //! makes `==`, `!=` and `&` all false. `violated(id)` is true when the state breaks the
 //! invariant or the step that reached it did (`write-after-mprotect-returned` is broken by a
 //! store completing, an event of the step), exactly as the invariants panel and the
-//! explorer's verdicts say; `result` of a load is the word it read, of `mprotect` its return value (0 or
-//! `-errno`). `holds` and `locked` use the model's lock holders (for `mmap_lock`: the
-//! writer or a reader).
+//! explorer's verdicts say. `result(T, i)` is the return value of T's operation `i`: for a
+//! load the word it read, for `mprotect` 0 or `-errno`, for `migrate` 0, `-EBUSY` or
+//! `-EFAULT`. `T returned` means T finished all its operations (and was not killed);
+//! `killed`, that a fault delivered SIGSEGV; `blocked`, that it has not finished and cannot
+//! step now. `holds` and `locked` use the model's lock holders (for `mmap_lock`: the writer
+//! or a reader). A thread is written by name (quoted when it is not a word) or as `T<i>`,
+//! which names thread `i` when no thread is called that.
 //!
 //! Limits: [`MAX_TEXT`] characters, [`MAX_DEPTH`] nested levels, [`MAX_ATOMS`] atoms,
 //! [`MAX_RANGE_PAGES`] pages per `some`/`every` range, and no `some`/`every` inside another.
@@ -335,12 +340,14 @@ impl Lexer<'_> {
             let text = &rest[..len];
             self.pos += len;
             let digits = text.replace('_', "");
-            let parsed = match digits.strip_prefix("0x").or(digits.strip_prefix("0X")) {
-                Some(h) if !h.is_empty() => u64::from_str_radix(h, 16),
-                Some(_) => "".parse::<u64>(),
-                None => digits.parse::<u64>(),
+            let (radix, body) = match digits.strip_prefix("0x").or(digits.strip_prefix("0X")) {
+                Some(h) => (16, h),
+                None => (10, digits.as_str()),
             };
-            return parsed
+            if body.is_empty() || !body.chars().all(|c| c.is_digit(radix)) {
+                return Err(self.err(start, "a number (hex 0x... or decimal)", &quote(text)));
+            }
+            return u64::from_str_radix(body, radix)
                 .map(|v| (start, Tok::Num(v)))
                 .map_err(|_| self.err(start, "a number that fits in 64 bits", &quote(text)));
         }

@@ -331,6 +331,11 @@ fn bad_conditions_name_the_column_and_what_was_expected() {
     assert!(e.expected.contains("a known function"), "{e}");
     let e = perr("exists (pte(0x1000) == 0x1_0000_0000_0000_0000)");
     assert!(e.expected.contains("64 bits"), "{e}");
+    let e = perr("exists (pte(0x1000) == 0x)");
+    assert_eq!((e.offset, e.found.as_str()), (23, "\"0x\""));
+    assert!(e.expected.contains("a number (hex"), "{e}");
+    let e = perr("exists (data(12ab) == 1)");
+    assert!(e.expected.contains("a number (hex"), "{e}");
     let e = perr("exists (mprotect retruned)");
     assert!(e.expected.contains("\"returned\""), "{e}");
     let e = perr("exists (some p in 0x1000-0x1000 (pte_none(p)))");
