@@ -19,10 +19,9 @@
 //! `cargo xtask build-frontend` and `cargo build --release -p server --features embed`; or
 //! `cargo xtask bench`, which does all of that.
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use e2e::{bail, workspace_root, App, Result};
+use e2e::{bail, App, Result};
 use serde_json::{json, Value};
 
 /// Native runs longer than this are not repeated in the browser (keeps the whole benchmark
@@ -54,39 +53,6 @@ w.onmessage = (e) => {
 w.onerror = (e) => done({ error: 'worker error: ' + (e.message || 'could not load') });
 w.postMessage({ scenario, options, timeLimitMs: 0 });
 "#;
-
-fn files(filter: Option<&str>) -> Vec<PathBuf> {
-    let root = workspace_root().join("assets/scenarios");
-    let mut out = Vec::new();
-    for (dir, seed_only) in [(root.clone(), true), (root.join("bench"), false)] {
-        let Ok(rd) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        let mut v: Vec<PathBuf> = rd
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "json"))
-            .filter(|p| {
-                let n = p.file_name().unwrap_or_default().to_string_lossy();
-                (!seed_only || n.starts_with("seed-")) && filter.is_none_or(|f| n.contains(f))
-            })
-            .collect();
-        v.sort();
-        out.extend(v);
-    }
-    out
-}
-
-fn label(p: &Path) -> String {
-    let name = p.file_name().unwrap_or_default().to_string_lossy();
-    if p.parent()
-        .and_then(Path::file_name)
-        .is_some_and(|d| d == "bench")
-    {
-        format!("bench/{name}")
-    } else {
-        name.into_owned()
-    }
-}
 
 struct Run {
     ms: f64,
@@ -141,16 +107,16 @@ async fn bench(app: &App, filter: Option<&str>) -> Result<()> {
         ))
         .await?;
     app.open("/").await?;
-    let cases = files(filter);
+    let cases: Vec<(&str, &str)> = sim_core::library::bench_set(filter, false).collect();
     if cases.is_empty() {
         bail!("no scenario matches the filter {filter:?}");
     }
     // Warm-up: load and compile the worker's wasm, let the engine tier it up.
-    let warm =
-        std::fs::read_to_string(workspace_root().join("assets/scenarios/bench/seed-2p-1mig.json"))?;
+    let warm = sim_core::library::get("bench/seed-2p-1mig.json")
+        .ok_or_else(|| e2e::Error::msg("bench/seed-2p-1mig.json is not shipped"))?;
     let warm_opts = json!({"max_states": MAX_STATES, "reduction": false}).to_string();
     for _ in 0..3 {
-        browser_once(app, &warm, &warm_opts).await?;
+        browser_once(app, warm, &warm_opts).await?;
     }
 
     println!(
@@ -163,8 +129,7 @@ async fn bench(app: &App, filter: Option<&str>) -> Result<()> {
     );
     let mut ratios = Vec::new();
     let mut notes = Vec::new();
-    for path in &cases {
-        let scenario = std::fs::read_to_string(path)?;
+    for &(name, scenario) in &cases {
         for reduction in [false, true] {
             let options = json!({
                 "max_states": MAX_STATES,
@@ -172,8 +137,8 @@ async fn bench(app: &App, filter: Option<&str>) -> Result<()> {
                 "progress_every": 2000,
             })
             .to_string();
-            let first = native_once(&scenario, &options)?;
-            let name = label(path);
+            let first = native_once(scenario, &options)?;
+
             let por = if reduction { "on" } else { "off" };
             if first.ms > NATIVE_CAP.as_secs_f64() * 1000.0 {
                 println!(
@@ -191,12 +156,12 @@ async fn bench(app: &App, filter: Option<&str>) -> Result<()> {
             let mut native = first.ms;
             let mut best: Option<Run> = None;
             for i in 0..runs {
-                let r = browser_once(app, &scenario, &options).await?;
+                let r = browser_once(app, scenario, &options).await?;
                 if best.as_ref().is_none_or(|b| r.ms < b.ms) {
                     best = Some(r);
                 }
                 if i + 1 < runs {
-                    native = native.min(native_once(&scenario, &options)?.ms);
+                    native = native.min(native_once(scenario, &options)?.ms);
                 }
             }
             let b = best.expect("ran at least once");

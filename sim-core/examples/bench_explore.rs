@@ -2,39 +2,17 @@
 //! `cargo run --release -p sim-core --example bench_explore [-- --filter X] [--all] [--max-states N]`
 //!
 //! For every `seed-*` scenario in assets/scenarios and every scenario in
-//! assets/scenarios/bench (`--all`: every scenario file), explores all interleavings natively
+//! assets/scenarios/bench (`--all`: every shipped scenario; `sim_core::library::bench_set`), explores all interleavings natively
 //! with reduction off and on and prints one row per scenario with both side by side: states,
 //! transitions, transitions pruned, wall time (best of up to 5 runs, or one run if it takes
 //! over a second), depth, the peak RSS of that scenario's two searches, and the verdict;
 //! then the targets and the peak RSS of the largest case.
 //! The clock lives here only: sim-core itself has none.
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use sim_core::explore::{explore, ExploreOptions, ExploreResult};
 use sim_core::Scenario;
-
-fn files(filter: Option<&str>, all: bool) -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/scenarios");
-    let mut out = Vec::new();
-    for (dir, seed_only) in [(root.clone(), !all), (root.join("bench"), false)] {
-        let Ok(rd) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        let mut v: Vec<PathBuf> = rd
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "json"))
-            .filter(|p| {
-                let n = p.file_name().unwrap().to_string_lossy();
-                (!seed_only || n.starts_with("seed-")) && filter.is_none_or(|f| n.contains(f))
-            })
-            .collect();
-        v.sort();
-        out.extend(v);
-    }
-    out
-}
 
 /// Best wall time of up to 5 runs (one if it takes over a second).
 fn timed(m: &sim_core::Machine, opts: &ExploreOptions) -> (ExploreResult, Duration) {
@@ -82,7 +60,7 @@ fn main() {
         .position(|a| a == "--rss-of")
         .and_then(|i| args.get(i + 1))
     {
-        rss_of(Path::new(p), max_states);
+        rss_of(p, max_states);
         return;
     }
     if cfg!(debug_assertions) {
@@ -111,15 +89,9 @@ fn main() {
     );
     let mut seed_times = Vec::new();
     let mut four_page = Vec::new();
-    let mut largest: Option<(PathBuf, usize)> = None;
-    for path in files(filter, all) {
-        let name = path
-            .strip_prefix(Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/scenarios"))
-            .unwrap_or(&path)
-            .to_string_lossy()
-            .to_string();
-        let text = std::fs::read_to_string(&path).expect("read scenario");
-        let m = match Scenario::from_json(&text).and_then(|s| s.build()) {
+    let mut largest: Option<(&str, usize)> = None;
+    for (name, text) in sim_core::library::bench_set(filter, all) {
+        let m = match Scenario::from_json(text).and_then(|s| s.build()) {
             Ok(m) => m,
             Err(e) => {
                 eprintln!("{name}: {e}");
@@ -164,15 +136,15 @@ fn main() {
                 format!("{v_off}/{v_on}")
             }
         );
-        if file_is_seed(&name) {
-            seed_times.push((name.clone(), false, *t_off));
-            seed_times.push((name.clone(), true, *t_on));
+        if file_is_seed(name) {
+            seed_times.push((name, false, *t_off));
+            seed_times.push((name, true, *t_on));
         }
         if name.contains("seed-4p") {
-            four_page.push((name.clone(), off.states, on.states));
+            four_page.push((name, off.states, on.states));
         }
         if largest.as_ref().is_none_or(|l| off.states > l.1) {
-            largest = Some((path.clone(), off.states));
+            largest = Some((name, off.states));
         }
     }
     println!();
@@ -202,11 +174,11 @@ fn main() {
     }
     // The peak RSS of the largest case alone: this process has run every case (and the
     // allocator keeps freed memory), so measure it in a fresh child process.
-    if let Some((path, states)) = largest {
+    if let Some((name, states)) = largest {
         let out = std::env::current_exe().and_then(|exe| {
             std::process::Command::new(exe)
                 .arg("--rss-of")
-                .arg(&path)
+                .arg(name)
                 .arg("--max-states")
                 .arg(max_states.to_string())
                 .output()
@@ -217,7 +189,7 @@ fn main() {
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
         println!(
             "peak RSS of the largest case ({}, {states} states, reduction off then on, own process): {}",
-            path.file_name().unwrap_or_default().to_string_lossy(),
+            name,
             match rss.as_deref().and_then(|s| s.parse::<u64>().ok()) {
                 Some(k) => format!("{:.1} MiB", k as f64 / 1024.0),
                 None => "not available on this platform".to_string(),
@@ -226,10 +198,11 @@ fn main() {
     }
 }
 
-/// `--rss-of FILE`: explore FILE with reduction off and on, print the peak RSS in KiB.
-fn rss_of(path: &Path, max_states: usize) {
-    let text = std::fs::read_to_string(path).expect("read scenario");
-    let m = Scenario::from_json(&text)
+/// `--rss-of NAME`: explore the shipped scenario NAME with reduction off and on, print the
+/// peak RSS in KiB.
+fn rss_of(name: &str, max_states: usize) {
+    let text = sim_core::library::get(name).expect("a shipped scenario");
+    let m = Scenario::from_json(text)
         .and_then(|s| s.build())
         .expect("valid scenario");
     for reduction in [false, true] {

@@ -25,8 +25,9 @@ fn decide(name: &str, cond: &str) -> sim_core::explore::ConditionVerdict {
     r.condition.expect("the scenario has a condition")
 }
 
-/// Replays `schedule` on `name` with `cond` and evaluates the predicate in the last state.
-fn holds_after(name: &str, cond: &str, schedule: &[usize]) -> bool {
+/// Replays `schedule` on `name` with `cond`: whether the last state is in the condition's
+/// scope, and the predicate's value there.
+fn predicate_after(name: &str, cond: &str, schedule: &[usize]) -> (bool, bool) {
     let mut sc = shipped(name);
     sc.condition = Some(Condition::parse(cond).unwrap());
     let mut m = sc.build().unwrap();
@@ -35,11 +36,23 @@ fn holds_after(name: &str, cond: &str, schedule: &[usize]) -> bool {
         violated = m.step_quiet(t).unwrap();
     }
     let c = m.spec.condition.clone().unwrap();
-    assert!(c.in_scope(&m), "the witness/counterexample ends in scope");
-    c.holds(&sim_core::condition::Facts {
+    let value = c.holds(&sim_core::condition::Facts {
         machine: &m,
         violated: &violated,
-    })
+    });
+    (c.in_scope(&m), value)
+}
+
+/// The predicate after `schedule`, which must end in scope (a witness or counterexample).
+fn holds_after(name: &str, cond: &str, schedule: &[usize]) -> bool {
+    let (in_scope, value) = predicate_after(name, cond, schedule);
+    assert!(in_scope, "the witness/counterexample ends in scope");
+    value
+}
+
+/// In scope and true after `schedule` (a prefix of a witness may end anywhere).
+fn holds_after_prefix(name: &str, cond: &str, schedule: &[usize]) -> bool {
+    predicate_after(name, cond, schedule) == (true, true)
 }
 
 const WRITABLE_AFTER_RETURN: &str =
@@ -88,22 +101,6 @@ fn what_if_c_reaches_a_writable_pte_after_mprotect_returned_and_the_real_kernel_
     );
     assert_eq!(neg.holds, Some(false));
     assert_eq!(neg.satisfying, bad.satisfying, "the same shortest witness");
-}
-
-fn holds_after_prefix(name: &str, cond: &str, schedule: &[usize]) -> bool {
-    let mut sc = shipped(name);
-    sc.condition = Some(Condition::parse(cond).unwrap());
-    let mut m = sc.build().unwrap();
-    let mut violated = Vec::new();
-    for &t in schedule {
-        violated = m.step_quiet(t).unwrap();
-    }
-    let c = m.spec.condition.clone().unwrap();
-    c.in_scope(&m)
-        && c.holds(&sim_core::condition::Facts {
-            machine: &m,
-            violated: &violated,
-        })
 }
 
 #[test]
