@@ -81,6 +81,15 @@ impl View {
         }
     }
 
+    /// The invariants the step that led here reported (none at step 0): what the timeline
+    /// summary of the next step is compared with.
+    pub fn last_violated(&self) -> Vec<&'static str> {
+        self.last
+            .as_ref()
+            .map(|r| r.violated.clone())
+            .unwrap_or_default()
+    }
+
     /// Invariant ids violated now: in the state, or by this step's events (a store that
     /// completed where it must not have).
     pub fn violated_ids(&self) -> Vec<&'static str> {
@@ -438,12 +447,7 @@ impl App {
         s.push(t);
         let mut sum = (*self.summary).clone();
         sum.truncate(cur);
-        let prev = self
-            .view
-            .last
-            .as_ref()
-            .map(|r| r.violated.clone())
-            .unwrap_or_default();
+        let prev = self.view.last_violated();
         sum.push(StepInfo::of(&r, &prev));
         if self.checkpoints.iter().any(|(i, _)| *i > cur) {
             let cps: Vec<(usize, Machine)> = self
@@ -501,12 +505,7 @@ impl App {
         }
         // Extend the schedule on a scratch machine, then rebuild once.
         let mut m = self.view.machine.clone();
-        let mut prev = self
-            .view
-            .last
-            .as_ref()
-            .map(|r| r.violated.clone())
-            .unwrap_or_default();
+        let mut prev = self.view.last_violated();
         let mut extra = Vec::new();
         let mut found = false;
         for _ in 0..MAX_AUTO_STEPS {
@@ -623,12 +622,7 @@ impl App {
             .filter(|(i, _)| *i <= cur)
             .cloned()
             .collect();
-        let mut prev = self
-            .view
-            .last
-            .as_ref()
-            .map(|r| r.violated.clone())
-            .unwrap_or_default();
+        let mut prev = self.view.last_violated();
         let mut last = None;
         for &t in extra {
             let r = m.step(t).map_err(|e| format!("step {}: {e}", s.len()))?;

@@ -92,32 +92,7 @@ fn pte_table(
 ) -> Html {
     let t = m.pt.tables.get(&table);
     let lock = t.and_then(|t| t.ptl);
-    // Slots: every slot a VMA covers, plus any populated entry, in order. Marked in a bitmap
-    // of the table's 512 slots rather than sorted: a sort is one more generic instance in the
-    // wasm.
-    let mut shown = [false; pte::PTRS_PER_TABLE as usize];
-    let mut mark = |i: u64| {
-        if let Some(s) = shown.get_mut(i as usize) {
-            *s = true;
-        }
-    };
-    if let Some(t) = t {
-        t.entries.keys().for_each(|&i| mark(i.into()));
-    }
-    if !deposited {
-        for v in &m.mm.vmas {
-            let s = v.start.max(base);
-            let e = v.end.min(base + pte::PMD_SIZE);
-            let mut a = s;
-            while a < e {
-                mark((a - base) >> 12);
-                a += pte::PAGE_SIZE;
-            }
-        }
-    }
-    let slots: Vec<u16> = (0..pte::PTRS_PER_TABLE as u16)
-        .filter(|&i| shown[usize::from(i)])
-        .collect();
+    let slots = runs::slots(m, base, table, deposited);
     let get = |i: u16| t.map_or(0, |t| t.get(i));
     let rows = runs::rows(&slots, get, |i| c.pte(table, i));
     let addr_of = |i: u16| base + ((i as u64) << 12);

@@ -11,7 +11,38 @@
 //! Shared by the stepper (`frontend/src/tables.rs`) and the exported pictures
 //! (`render/src/draw.rs`), so a slide collapses exactly what the screen does.
 
+use crate::machine::Machine;
 use crate::pte::{self, EntryKind, Level};
+
+/// The slots of the PTE table `table` (mapped at `base`, or `deposited` under a huge PMD)
+/// that are shown, in order: every populated entry, plus, for a mapped table, every slot a
+/// VMA covers (an empty slot inside a VMA is worth seeing: a fault would fill it). Marked in
+/// a bitmap of the table's 512 slots rather than sorted: a sort is one more generic instance
+/// in the app's size-budgeted wasm.
+pub fn slots(m: &Machine, base: u64, table: u64, deposited: bool) -> Vec<u16> {
+    let mut shown = [false; pte::PTRS_PER_TABLE as usize];
+    let mut mark = |i: u64| {
+        if let Some(s) = shown.get_mut(i as usize) {
+            *s = true;
+        }
+    };
+    if let Some(t) = m.pt.tables.get(&table) {
+        t.entries.keys().for_each(|&i| mark(i.into()));
+    }
+    if !deposited {
+        for v in &m.mm.vmas {
+            let mut a = v.start.max(base);
+            let e = v.end.min(base + pte::PMD_SIZE);
+            while a < e {
+                mark((a - base) >> pte::PAGE_SHIFT);
+                a += pte::PAGE_SIZE;
+            }
+        }
+    }
+    (0..pte::PTRS_PER_TABLE as u16)
+        .filter(|&i| shown[usize::from(i)])
+        .collect()
+}
 
 /// Runs at least this long collapse.
 pub const MIN_RUN: usize = 4;
