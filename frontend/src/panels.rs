@@ -655,6 +655,7 @@ pub fn vmas(m: &Machine, c: &Changed) -> Html {
 
 // ------------------------------------------------------------------------------ locks
 
+/// A row of the Locks panel: `sim_core::lock_view`'s rows, worded.
 struct LockRow {
     lock: LockId,
     kind: &'static str,
@@ -664,162 +665,67 @@ struct LockRow {
 }
 
 pub fn locks(m: &Machine, c: &Changed) -> Html {
+    use sim_core::lock_view::{self, Holder, How};
     let name = |t: usize| tname(m, t);
-    let statuses: Vec<Status> = (0..m.threads.len()).map(|t| m.status(t)).collect();
-    let spinners = |l: LockId| -> Vec<String> {
-        statuses
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| matches!(s, Status::Blocked { lock, .. } if *lock == l))
-            .map(|(t, _)| name(t))
-            .collect()
-    };
-    let mut rows = Vec::new();
-    // mmap_lock.
-    let sem = &m.mm.mmap_lock;
-    let holder = if let Some(w) = sem.writer {
-        Some(format!("{} (write)", name(w)))
-    } else if !sem.readers.is_empty() {
-        Some(format!(
-            "{} (read)",
-            sem.readers
-                .iter()
-                .map(|&t| name(t))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
-    } else {
-        None
-    };
-    rows.push(LockRow {
-        lock: LockId::MmapLock,
-        kind: "rwsem",
-        label: "mmap_lock".into(),
-        holder,
-        waiters: sem
-            .waiters
-            .iter()
-            .map(|(t, md)| {
-                format!(
-                    "{} ({})",
-                    name(*t),
-                    if *md == RwMode::Read { "read" } else { "write" }
-                )
-            })
-            .collect(),
-    });
-    // v6.4 per-VMA locks.
-    if m.kernel().is_v64() {
-        for v in &m.mm.vmas {
-            let l = LockId::VmaLock { vma: v.id };
-            let holder = if v.write_locked {
-                Some(format!(
-                    "write-locked{}",
-                    sem.writer
-                        .map(|w| format!(" by {}", name(w)))
-                        .unwrap_or_default()
-                ))
-            } else if !v.lock_readers.is_empty() {
-                Some(format!(
-                    "{} (read)",
-                    v.lock_readers
-                        .iter()
-                        .map(|&t| name(t))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
-            } else {
-                None
+    let readers = |ts: &[usize]| ts.iter().map(|&t| name(t)).collect::<Vec<_>>().join(", ");
+    let rows: Vec<LockRow> = lock_view::rows(m)
+        .into_iter()
+        .map(|r| {
+            let (kind, label) = match r.lock {
+                LockId::MmapLock => ("rwsem", "mmap_lock".to_string()),
+                LockId::VmaLock { vma } => ("vma", format!("vma_lock #{vma}")),
+                LockId::PmdLock { region } => ("spin", format!("PMD lock {:#x}", region << 30)),
+                LockId::Ptl { table_pfn } => (
+                    "spin",
+                    format!(
+                        "PT lock {table_pfn:#x}{}",
+                        if r.deposited { " (deposited)" } else { "" }
+                    ),
+                ),
+                LockId::Folio { pfn } => (
+                    "folio",
+                    format!(
+                        "folio {pfn:#x}{}",
+                        if m.folio_of(pfn).is_some_and(|f| f.order > 0) {
+                            " (THP)"
+                        } else {
+                            ""
+                        }
+                    ),
+                ),
             };
-            let mut waiters: Vec<String> = v
-                .lock_writer_waiting
-                .map(|w| format!("{} (vma_start_write)", name(w)))
-                .into_iter()
-                .collect();
-            for s in spinners(l) {
-                if !waiters.iter().any(|w| w.starts_with(&s)) {
-                    waiters.push(s);
+            let holder = match &r.holder {
+                Holder::Free => None,
+                Holder::Thread(t) if r.lock == LockId::MmapLock => {
+                    Some(format!("{} (write)", name(*t)))
                 }
-            }
-            rows.push(LockRow {
-                lock: l,
-                kind: "vma",
-                label: format!("vma_lock #{}", v.id),
+                Holder::Thread(t) => Some(name(*t)),
+                Holder::Readers(ts) => Some(format!("{} (read)", readers(ts))),
+                Holder::WriteLocked(by) => Some(format!(
+                    "write-locked{}",
+                    by.map(|w| format!(" by {}", name(w))).unwrap_or_default()
+                )),
+            };
+            let waiters = r
+                .waiters
+                .iter()
+                .map(|w| match w.how {
+                    How::Queued(RwMode::Read) => format!("{} (read)", name(w.thread)),
+                    How::Queued(RwMode::Write) => format!("{} (write)", name(w.thread)),
+                    How::VmaStartWrite => format!("{} (vma_start_write)", name(w.thread)),
+                    How::Sleeping => format!("{} (sleeping)", name(w.thread)),
+                    How::Spinning => name(w.thread),
+                })
+                .collect();
+            LockRow {
+                lock: r.lock,
+                kind,
+                label,
                 holder,
                 waiters,
-            });
-        }
-    }
-    // PMD locks: every 1 GiB region with PMD entries, and any held.
-    let mut regions: Vec<u64> =
-        m.pt.pmds
-            .keys()
-            .map(|&i| (i << pte::PMD_SHIFT) >> 30)
-            .collect();
-    regions.extend(m.pt.pmd_locks.keys().copied());
-    regions.sort_unstable();
-    regions.dedup();
-    for region in regions {
-        let l = LockId::PmdLock { region };
-        rows.push(LockRow {
-            lock: l,
-            kind: "spin",
-            label: format!("PMD lock {:#x}", region << 30),
-            holder: m.pt.pmd_locks.get(&region).map(|&h| name(h)),
-            waiters: spinners(l),
-        });
-    }
-    // PT locks of every PTE table (mapped or deposited).
-    let deposited: Vec<u64> = m.pt.deposited.values().copied().collect();
-    for (&pfn, t) in &m.pt.tables {
-        let l = LockId::Ptl { table_pfn: pfn };
-        let mapped =
-            m.pt.pmds
-                .values()
-                .any(|&p| pte::pmd_is_table(p) && pte::pmd_table_pfn(p) == pfn);
-        if !mapped && !deposited.contains(&pfn) && t.ptl.is_none() {
-            continue;
-        }
-        rows.push(LockRow {
-            lock: l,
-            kind: "spin",
-            label: format!(
-                "PT lock {pfn:#x}{}",
-                if mapped { "" } else { " (deposited)" }
-            ),
-            holder: t.ptl.map(name),
-            waiters: spinners(l),
-        });
-    }
-    // Folio locks.
-    for f in m
-        .folios
-        .values()
-        .filter(|f| !f.zero_page && (!f.freed || f.locked.is_some()))
-    {
-        let l = LockId::Folio { pfn: f.pfn };
-        let mut waiters: Vec<String> = f
-            .waiters
-            .iter()
-            .map(|&t| format!("{} (sleeping)", name(t)))
-            .collect();
-        for s in spinners(l) {
-            if !waiters.iter().any(|w| w.starts_with(&s)) {
-                waiters.push(s);
             }
-        }
-        rows.push(LockRow {
-            lock: l,
-            kind: "folio",
-            label: format!(
-                "folio {:#x}{}",
-                f.pfn,
-                if f.order > 0 { " (THP)" } else { "" }
-            ),
-            holder: f.locked.map(name),
-            waiters,
-        });
-    }
+        })
+        .collect();
     // Locks released in this step that no longer show (none today, but keep events visible).
     html! {
         <section class="panel locks" aria-label="Locks">

@@ -940,21 +940,7 @@ fn pte_rows(
     deposited: bool,
 ) {
     let t = m.pt.tables.get(&table);
-    let mut slots: BTreeSet<u16> = t
-        .map(|t| t.entries.keys().copied().collect())
-        .unwrap_or_default();
-    if !deposited {
-        for v in &m.mm.vmas {
-            let s = v.start.max(base);
-            let e = v.end.min(base + pte::PMD_SIZE);
-            let mut a = s;
-            while a < e {
-                slots.insert(((a - base) >> pte::PAGE_SHIFT) as u16);
-                a += pte::PAGE_SIZE;
-            }
-        }
-    }
-    let slots: Vec<u16> = slots.into_iter().collect();
+    let slots = sim_core::runs::slots(m, base, table, deposited);
     let get = |i: u16| t.map_or(0, |t| t.get(i));
     let changed = |i: u16| ch.ptes.contains_key(&(table, i)) || ch.filled.contains(&table);
     let rows = spans(&slots, get, changed);
@@ -1085,6 +1071,7 @@ fn spans(
         .collect()
 }
 
+/// A lock as the picture words it (`sim_core::lock_view`'s rows, in fewer characters).
 struct LockRow {
     lock: LockId,
     label: String,
@@ -1093,138 +1080,58 @@ struct LockRow {
 }
 
 fn lock_rows(m: &Machine) -> Vec<LockRow> {
+    use sim_core::lock_view::{self, Holder, How};
     let name = |t: usize| tname(m, t);
-    let spinners = |l: LockId| -> Vec<String> {
-        (0..m.threads.len())
-            .filter(|&t| matches!(m.status(t), Status::Blocked { lock, .. } if lock == l))
-            .map(name)
-            .collect()
-    };
-    let mut rows = Vec::new();
-    let sem = &m.mm.mmap_lock;
-    let holder = match (sem.writer, sem.readers.0.is_empty()) {
-        (Some(w), _) => Some(format!("{} (write)", name(w))),
-        (None, false) => Some(format!(
-            "{} (read)",
-            sem.readers
-                .0
-                .iter()
-                .map(|&t| name(t))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
-        _ => None,
-    };
-    rows.push(LockRow {
-        lock: LockId::MmapLock,
-        label: "mmap_lock".into(),
-        holder,
-        waiters: sem
-            .waiters
-            .iter()
-            .map(|(t, md)| {
-                format!(
-                    "{} ({})",
-                    name(*t),
-                    if *md == RwMode::Read { "read" } else { "write" }
-                )
-            })
-            .collect(),
-    });
-    if m.kernel().is_v64() {
-        for v in &m.mm.vmas {
-            let l = LockId::VmaLock { vma: v.id };
-            let holder = if v.write_locked {
-                Some("write-locked".to_string())
-            } else if !v.lock_readers.0.is_empty() {
-                Some(format!(
-                    "{} (read)",
-                    v.lock_readers
-                        .0
-                        .iter()
-                        .map(|&t| name(t))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
-            } else {
-                None
+    lock_view::rows(m)
+        .into_iter()
+        .map(|r| {
+            let label = match r.lock {
+                LockId::MmapLock => "mmap_lock".to_string(),
+                LockId::VmaLock { vma } => format!("vma_lock #{vma}"),
+                LockId::PmdLock { region } => format!("PMD lock {:#x}", region << 30),
+                LockId::Ptl { table_pfn } => format!(
+                    "PT lock {table_pfn:#x}{}",
+                    if r.deposited { " (dep.)" } else { "" }
+                ),
+                LockId::Folio { pfn } => format!(
+                    "folio {pfn:#x}{}",
+                    if m.folio_of(pfn).is_some_and(|f| f.order > 0) {
+                        " THP"
+                    } else {
+                        ""
+                    }
+                ),
             };
-            let mut waiters: Vec<String> = v.lock_writer_waiting.map(name).into_iter().collect();
-            waiters.extend(
-                spinners(l)
-                    .into_iter()
-                    .filter(|s| !waiters.contains(s))
-                    .collect::<Vec<_>>(),
-            );
-            rows.push(LockRow {
-                lock: l,
-                label: format!("vma_lock #{}", v.id),
+            let holder = match &r.holder {
+                Holder::Free => None,
+                Holder::Thread(t) if r.lock == LockId::MmapLock => {
+                    Some(format!("{} (write)", name(*t)))
+                }
+                Holder::Thread(t) => Some(name(*t)),
+                Holder::Readers(ts) => Some(format!(
+                    "{} (read)",
+                    ts.iter().map(|&t| name(t)).collect::<Vec<_>>().join(", ")
+                )),
+                Holder::WriteLocked(_) => Some("write-locked".to_string()),
+            };
+            let waiters = r
+                .waiters
+                .iter()
+                .map(|w| match w.how {
+                    How::Queued(RwMode::Read) => format!("{} (read)", name(w.thread)),
+                    How::Queued(RwMode::Write) => format!("{} (write)", name(w.thread)),
+                    How::Sleeping => format!("{} (sleeps)", name(w.thread)),
+                    How::VmaStartWrite | How::Spinning => name(w.thread),
+                })
+                .collect();
+            LockRow {
+                lock: r.lock,
+                label,
                 holder,
                 waiters,
-            });
-        }
-    }
-    let mut regions: BTreeSet<u64> =
-        m.pt.pmds
-            .keys()
-            .map(|&i| (i << pte::PMD_SHIFT) >> 30)
-            .collect();
-    regions.extend(m.pt.pmd_locks.keys().copied());
-    for region in regions {
-        let l = LockId::PmdLock { region };
-        rows.push(LockRow {
-            lock: l,
-            label: format!("PMD lock {:#x}", region << 30),
-            holder: m.pt.pmd_locks.get(&region).map(|&h| name(h)),
-            waiters: spinners(l),
-        });
-    }
-    let deposited: BTreeSet<u64> = m.pt.deposited.values().copied().collect();
-    for (&pfn, t) in &m.pt.tables {
-        let l = LockId::Ptl { table_pfn: pfn };
-        let mapped =
-            m.pt.pmds
-                .values()
-                .any(|&p| pte::pmd_is_table(p) && pte::pmd_table_pfn(p) == pfn);
-        if !mapped && !deposited.contains(&pfn) && t.ptl.is_none() {
-            continue;
-        }
-        rows.push(LockRow {
-            lock: l,
-            label: format!("PT lock {pfn:#x}{}", if mapped { "" } else { " (dep.)" }),
-            holder: t.ptl.map(name),
-            waiters: spinners(l),
-        });
-    }
-    for f in m
-        .folios
-        .values()
-        .filter(|f| !f.zero_page && (!f.freed || f.locked.is_some()))
-    {
-        let l = LockId::Folio { pfn: f.pfn };
-        let mut waiters: Vec<String> = f
-            .waiters
-            .0
-            .iter()
-            .map(|&t| format!("{} (sleeps)", name(t)))
-            .collect();
-        for s in spinners(l) {
-            if !waiters.iter().any(|w| w.starts_with(&s)) {
-                waiters.push(s);
             }
-        }
-        rows.push(LockRow {
-            lock: l,
-            label: format!(
-                "folio {:#x}{}",
-                f.pfn,
-                if f.order > 0 { " THP" } else { "" }
-            ),
-            holder: f.locked.map(name),
-            waiters,
-        });
-    }
-    rows
+        })
+        .collect()
 }
 
 fn locks_and_tlbs(d: &mut Doc, m: &Machine, ch: &Changed, mut col: Col) {

@@ -20,6 +20,7 @@ pub mod kernel;
 pub mod library;
 pub mod link;
 pub mod litmus;
+pub mod lock_view;
 pub mod machine;
 pub mod num;
 pub mod ops;

@@ -261,6 +261,30 @@ fn random_schedules_of_random_scenarios_never_panic_and_keep_locks_consistent() 
                     "case {case}: T{t} after {schedule:?}"
                 );
             }
+            // The lock view lists every thread blocked on a listed lock among its waiters,
+            // once.
+            let rows = sim_core::lock_view::rows(&m);
+            for r in &rows {
+                let mut ts: Vec<usize> = r.waiters.iter().map(|w| w.thread).collect();
+                ts.sort_unstable();
+                ts.dedup();
+                assert_eq!(
+                    ts.len(),
+                    r.waiters.len(),
+                    "case {case}: {:?} lists a waiter twice",
+                    r.lock
+                );
+                for t in 0..m.threads.len() {
+                    if m.blocked_on(t) == Some(r.lock) {
+                        assert!(
+                            ts.contains(&t),
+                            "case {case}: T{t} blocked on {:?}, not listed",
+                            r.lock
+                        );
+                    }
+                }
+            }
+            assert_eq!(rows[0].lock, sim_core::state::LockId::MmapLock);
         }
         steps_total += schedule.len();
     }
