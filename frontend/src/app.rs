@@ -692,6 +692,13 @@ fn share_payload(state: &AppState) -> (String, String, usize) {
 
 /// Upload the scenario (`POST /api/scenarios`) and show its short link; without a server
 /// (a static folder, offline) fall back to the self-contained link and say so.
+/// What `POST /api/scenarios` answers: `{"url": ...}` (and more), or `{"error": ...}`.
+#[derive(serde::Deserialize)]
+struct Reply {
+    url: Option<String>,
+    error: Option<String>,
+}
+
 fn share(state: &AppState, u: &UseReducerDispatcher<Ui>) {
     let (json, name, step) = share_payload(state);
     u.dispatch(UiAction::ShowLink(LinkBox {
@@ -703,9 +710,7 @@ fn share(state: &AppState, u: &UseReducerDispatcher<Ui>) {
     wasm_bindgen_futures::spawn_local(async move {
         let reply = dom::post_json("api/scenarios", &json).await;
         let short = match &reply {
-            Ok((200 | 201, body)) => serde_json::from_str::<serde_json::Value>(body)
-                .ok()
-                .and_then(|v| v.get("url").and_then(|u| u.as_str()).map(str::to_string)),
+            Ok((200 | 201, body)) => serde_json::from_str::<Reply>(body).ok().and_then(|r| r.url),
             _ => None,
         };
         match short {
@@ -732,11 +737,9 @@ fn share(state: &AppState, u: &UseReducerDispatcher<Ui>) {
             None => {
                 let why = match reply {
                     Ok((status, body)) => {
-                        let msg = serde_json::from_str::<serde_json::Value>(&body)
+                        let msg = serde_json::from_str::<Reply>(&body)
                             .ok()
-                            .and_then(|v| {
-                                v.get("error").and_then(|e| e.as_str()).map(str::to_string)
-                            })
+                            .and_then(|r| r.error)
                             .unwrap_or_default();
                         format!("the server answered {status} {msg}")
                     }

@@ -3,8 +3,6 @@
 //! line, and "record" (save the schedule on screen into the scenario) and narration notes.
 //! The views that use it are `gallery.rs` and `editor.rs`.
 
-use std::collections::BTreeMap;
-
 use sim_core::link::Link;
 use sim_core::litmus;
 use sim_core::ops::OpSpec;
@@ -783,7 +781,7 @@ pub fn save_schedule(app: &App, name: &str) -> Result<App, String> {
                 description: String::new(),
                 steps: Steps::List(steps.clone()),
                 expect: None,
-                notes: BTreeMap::new(),
+                notes: sim_core::vec_map::VecMap::new(),
             });
         }
     }

@@ -7,8 +7,6 @@
 //! and, for wasm32, the panel component. The stepper itself is untouched: "Open" is a
 //! reducer action ([`crate::state::Action::LoadSchedule`]).
 
-use serde_json::Value;
-
 /// The state budget of an exploration from the UI (the explorer's and `mmrace check`'s
 /// default, so the numbers agree with the CLI).
 pub const MAX_STATES: usize = 1_000_000;
@@ -61,84 +59,100 @@ pub struct CondOutcome {
     pub any: bool,
 }
 
+/// sim-core's `ExploreResult` as the worker sends it, the parts the panel shows (other
+/// fields are skipped). Derived rather than read through a `serde_json::Value`, whose map
+/// would be one more B-tree in the size-budgeted wasm.
+#[derive(serde::Deserialize)]
+struct RawResult {
+    #[serde(default)]
+    complete: bool,
+    #[serde(default)]
+    stop_reason: Option<String>,
+    states: u64,
+    transitions: u64,
+    pruned_by_reduction: u64,
+    max_depth: u64,
+    per_invariant: Vec<RawVerdict>,
+    #[serde(default)]
+    condition: Option<RawCondition>,
+}
+
+#[derive(serde::Deserialize)]
+struct RawVerdict {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    violated: bool,
+    #[serde(default)]
+    counterexample: Option<Vec<usize>>,
+}
+
+/// sim-core's `ConditionVerdict`.
+#[derive(serde::Deserialize)]
+struct RawCondition {
+    condition: String,
+    #[serde(default)]
+    holds: Option<bool>,
+    observation: String,
+    checked: u64,
+    satisfied: u64,
+    #[serde(default)]
+    satisfying: Option<Vec<usize>>,
+    #[serde(default)]
+    falsifying: Option<Vec<usize>>,
+}
+
 impl CondOutcome {
-    fn parse(c: &Value) -> Option<CondOutcome> {
-        let text = c.get("condition")?.as_str()?.to_string();
-        let holds = c.get("holds").and_then(Value::as_bool);
-        let path = |k: &str| {
-            c.get(k).and_then(Value::as_array).map(|a| {
-                a.iter()
-                    .filter_map(|t| t.as_u64().map(|t| t as usize))
-                    .collect::<Vec<_>>()
-            })
-        };
+    fn of(c: RawCondition) -> CondOutcome {
+        let text = c.condition;
+        let holds = c.holds;
         let evidence = if text.starts_with("exists") && holds == Some(true) {
-            path("satisfying").map(|s| ("witness", s))
+            c.satisfying.map(|s| ("witness", s))
         } else if text.starts_with("~exists") && holds == Some(false) {
-            path("satisfying").map(|s| ("counterexample", s))
+            c.satisfying.map(|s| ("counterexample", s))
         } else if text.starts_with("forall") && holds == Some(false) {
-            path("falsifying").map(|s| ("counterexample", s))
+            c.falsifying.map(|s| ("counterexample", s))
         } else {
             None
         };
         let any = text.split_whitespace().nth(1).is_some_and(|w| w == "any");
-        Some(CondOutcome {
+        CondOutcome {
             holds,
-            observation: c.get("observation")?.as_str()?.to_string(),
-            checked: c.get("checked")?.as_u64()?,
-            satisfied: c.get("satisfied")?.as_u64()?,
+            observation: c.observation,
+            checked: c.checked,
+            satisfied: c.satisfied,
             evidence,
             any,
             text,
-        })
+        }
     }
 }
 
 impl Outcome {
-    /// Read the JSON of sim-core's `ExploreResult` (as a `Value`: a derived `Deserialize`
-    /// would add code to the app's size-budgeted wasm for no gain).
+    /// Read the JSON of sim-core's `ExploreResult`.
     pub fn parse(json: &str, reduction: bool, ms: f64, timed_out: bool) -> Result<Outcome, String> {
-        let v: Value = serde_json::from_str(json).map_err(|e| format!("explorer result: {e}"))?;
-        let num = |k: &str| {
-            v.get(k)
-                .and_then(Value::as_u64)
-                .ok_or_else(|| format!("explorer result: no number `{k}`"))
-        };
-        let verdicts = v
-            .get("per_invariant")
-            .and_then(Value::as_array)
-            .ok_or("explorer result: no `per_invariant`")?
-            .iter()
-            .map(|p| Verdict {
-                id: p
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .unwrap_or("?")
-                    .to_string(),
-                violated: p.get("violated").and_then(Value::as_bool).unwrap_or(false),
-                schedule: p.get("counterexample").and_then(Value::as_array).map(|a| {
-                    a.iter()
-                        .filter_map(|t| t.as_u64().map(|t| t as usize))
-                        .collect()
-                }),
-            })
-            .collect();
+        let v: RawResult =
+            serde_json::from_str(json).map_err(|e| format!("explorer result: {e}"))?;
         Ok(Outcome {
-            complete: v.get("complete").and_then(Value::as_bool).unwrap_or(false),
-            stop_reason: v
-                .get("stop_reason")
-                .and_then(Value::as_str)
-                .unwrap_or("?")
-                .to_string(),
-            states: num("states")?,
-            transitions: num("transitions")?,
-            pruned: num("pruned_by_reduction")?,
-            max_depth: num("max_depth")?,
-            verdicts,
+            complete: v.complete,
+            stop_reason: v.stop_reason.unwrap_or_else(|| "?".into()),
+            states: v.states,
+            transitions: v.transitions,
+            pruned: v.pruned_by_reduction,
+            max_depth: v.max_depth,
+            verdicts: v
+                .per_invariant
+                .into_iter()
+                .map(|p| Verdict {
+                    id: p.id.unwrap_or_else(|| "?".into()),
+                    violated: p.violated,
+                    schedule: p.counterexample,
+                })
+                .collect(),
             reduction,
             ms,
             timed_out,
-            condition: v.get("condition").and_then(CondOutcome::parse),
+            condition: v.condition.map(CondOutcome::of),
         })
     }
 

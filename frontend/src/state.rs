@@ -97,7 +97,7 @@ impl View {
         if let Some(r) = &self.last {
             ids.extend(r.violated.iter().copied());
         }
-        ids.sort_unstable();
+        sim_core::vec_map::sort_small_by_key(&mut ids, |id| *id);
         ids.dedup();
         ids
     }

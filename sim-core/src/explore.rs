@@ -433,7 +433,7 @@ fn page_tables_digest(pt: &crate::state::PageTables) -> (u64, u64) {
 }
 
 /// The folios' share of the key: each per-page vector by its memoised digest.
-fn folios_digest(folios: &std::collections::BTreeMap<u64, crate::state::Folio>) -> (u64, u64) {
+fn folios_digest(folios: &crate::vec_map::VecMap<u64, crate::state::Folio>) -> (u64, u64) {
     let mut h = KeyHasher::new();
     h.write_u64(folios.len() as u64);
     for (&pfn, f) in folios {

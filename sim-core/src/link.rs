@@ -76,7 +76,8 @@ struct PayloadOut<'a> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Payload {
-    scenario: serde_json::Value,
+    /// Kept as text: `Scenario::from_json` reads it, so that its errors name their path.
+    scenario: Box<serde_json::value::RawValue>,
     schedule: String,
     cursor: usize,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -221,7 +222,7 @@ impl Link {
                 message,
             }
         })?;
-        let scenario_json = serde_json::to_string(&payload.scenario).expect("a JSON value");
+        let scenario_json = payload.scenario.get();
         let in_link = |e: ScenarioError| {
             LinkError::InvalidScenario(ScenarioError {
                 path: if e.path == "$" {
@@ -232,7 +233,7 @@ impl Link {
                 message: e.message,
             })
         };
-        let scenario = Scenario::from_json(&scenario_json).map_err(in_link)?;
+        let scenario = Scenario::from_json(scenario_json).map_err(in_link)?;
         let initial = scenario.build().map_err(in_link)?;
         let schedule = parse_schedule(&payload.schedule)?;
         if let Some(name) = &payload.schedule_name {

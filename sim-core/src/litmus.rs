@@ -1022,7 +1022,7 @@ impl<'a> Parser<'a> {
                         description,
                         steps,
                         expect: None,
-                        notes: BTreeMap::new(),
+                        notes: crate::vec_map::VecMap::new(),
                     });
                     expect_at = None;
                 }

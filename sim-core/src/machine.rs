@@ -1,7 +1,7 @@
 //! The machine: shared state + threads, `step(thread)`, and the primitives the operations use
 //! to touch shared state (each logs what it changed, so a step record is exact).
 
-use std::collections::BTreeMap;
+use crate::vec_map::VecMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
@@ -117,7 +117,7 @@ pub struct Machine {
     pub mm: Shared<Mm>,
     pub pt: Shared<PageTables>,
     /// Folios by head pfn.
-    pub folios: Shared<BTreeMap<u64, Folio>>,
+    pub folios: Shared<VecMap<u64, Folio>>,
     pub cpus: Shared<Vec<Cpu>>,
     /// Each shared copy-on-write: a step changes one thread's state.
     pub threads: Vec<Shared<Thread>>,
@@ -125,14 +125,14 @@ pub struct Machine {
     pub alloc_pfns: Vec<u64>,
     pub alloc_next: usize,
     /// Last completed user write per page (for `lost-write`).
-    pub last_write: Shared<BTreeMap<u64, u64>>,
+    pub last_write: Shared<VecMap<u64, u64>>,
     /// Flushes owed: (thread, start, end) of entries changed whose TLB flush is deferred.
     pub flush_owed: FlushOwed,
     // --- not part of the canonical state ---
     /// Steps taken so far.
     pub steps: usize,
     /// First step at which each invariant broke.
-    pub broken: BTreeMap<&'static str, usize>,
+    pub broken: VecMap<&'static str, usize>,
     pub log: Log,
     /// Invariant results of the previous step (see `invariants::InvCache`).
     pub(crate) inv_cache: Option<invariants::InvCache>,
@@ -390,8 +390,8 @@ impl Machine {
             }
         }
         // Canonical order (the cache may list problems in another order than a full check).
-        ids.sort_unstable();
-        new_ids.sort_unstable();
+        crate::vec_map::sort_small_by_key(&mut ids, |id| *id);
+        crate::vec_map::sort_small_by_key(&mut new_ids, |id| *id);
         let info = line.info();
         let log = std::mem::take(&mut self.log);
         Ok(StepRecord {
@@ -466,7 +466,7 @@ impl Machine {
         debug_assert!(prev.is_none(), "{lock:?} taken while held by {prev:?}");
         match lock {
             LockId::Ptl { table_pfn } => {
-                self.pt.tables.entry(table_pfn).or_default().ptl = Some(tid);
+                self.pt.tables.get_or_default(table_pfn).ptl = Some(tid);
             }
             LockId::PmdLock { region } => {
                 self.pt.pmd_locks.insert(region, tid);
@@ -724,7 +724,7 @@ impl Machine {
     /// `set_pte_at` / `ptep_get_and_clear` / ...: write a PTE.
     pub fn set_pte(&mut self, table_pfn: u64, idx: u16, addr: u64, new: u64) {
         self.touched_ptes.push(addr);
-        let t = self.pt.tables.entry(table_pfn).or_default();
+        let t = self.pt.tables.get_or_default(table_pfn);
         let old = t.get(idx);
         if new == 0 {
             t.entries_mut().remove(&idx);

@@ -2,7 +2,7 @@
 //! optional named schedules with expectations and narration. Parsed from JSON with errors
 //! that name the JSON path; validated before a [`Machine`] is built from it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use crate::vec_map::VecMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -154,8 +154,8 @@ pub struct NamedSchedule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect: Option<Expectation>,
     /// Narration by step index (0-based).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub notes: BTreeMap<usize, String>,
+    #[serde(default, skip_serializing_if = "VecMap::is_empty")]
+    pub notes: VecMap<usize, String>,
 }
 
 /// A schedule's steps as written.
@@ -365,18 +365,18 @@ fn build(sc: &Scenario) -> Result<Machine, ScenarioError> {
             lock_writer_waiting: None,
         });
     }
-    vmas.sort_by_key(|v| v.start);
+    crate::vec_map::sort_small_by_key(&mut vmas, |v| v.start);
     let find_vma = |a: u64| vmas.iter().find(|v| v.start <= a && a < v.end);
     let mut pt = PageTables {
         next_table_pfn: FIRST_TABLE_PFN,
         ..PageTables::default()
     };
-    let mut folios = BTreeMap::new();
+    let mut folios = VecMap::new();
     let mut zero = Folio::new(ZERO_PFN, 0, false);
     zero.zero_page = true;
     zero.refcount = 1;
     folios.insert(ZERO_PFN, zero);
-    let mut used_pfns: BTreeMap<u64, String> = BTreeMap::new();
+    let mut used_pfns: VecMap<u64, String> = VecMap::new();
     let mut claim = |pfn: u64, n: u64, path: String| -> Result<(), ScenarioError> {
         if pfn > MAX_PFN {
             return Err(err(
@@ -408,8 +408,8 @@ fn build(sc: &Scenario) -> Result<Machine, ScenarioError> {
     if sc.pages.len() > MAX_PAGES {
         return Err(err("pages", format!("at most {MAX_PAGES} pages")));
     }
-    let mut mapped: BTreeSet<u64> = BTreeSet::new();
-    let mut table_of_pmd: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut mapped: VecMap<u64, ()> = VecMap::new();
+    let mut table_of_pmd: VecMap<u64, u64> = VecMap::new();
     for (i, pg) in sc.pages.iter().enumerate() {
         let p = format!("pages[{i}]");
         let addr = pg.addr.0;
@@ -425,7 +425,7 @@ fn build(sc: &Scenario) -> Result<Machine, ScenarioError> {
                 format!("{addr:#x} is not inside any VMA"),
             ));
         };
-        if !mapped.insert(addr) {
+        if mapped.insert(addr, ()).is_some() {
             return Err(err(
                 format!("{p}.addr"),
                 format!("{addr:#x} is mapped twice"),
@@ -454,9 +454,7 @@ fn build(sc: &Scenario) -> Result<Machine, ScenarioError> {
         if !pg.young {
             e = pte::pte_mkold(e);
         }
-        let table = *table_of_pmd
-            .entry(pmd_index(addr))
-            .or_insert_with(|| pt.alloc_table());
+        let table = *table_of_pmd.get_or_insert_with(pmd_index(addr), || pt.alloc_table());
         pt.tables
             .get_mut(&table)
             .expect("allocated")
@@ -559,7 +557,7 @@ fn build(sc: &Scenario) -> Result<Machine, ScenarioError> {
     if sc.threads.len() > MAX_THREADS {
         return Err(err("threads", format!("at most {MAX_THREADS} threads")));
     }
-    let mut names = BTreeSet::new();
+    let mut names = VecMap::new();
     let mut threads = Vec::new();
     for (i, t) in sc.threads.iter().enumerate() {
         let p = format!("threads[{i}]");
@@ -567,7 +565,7 @@ fn build(sc: &Scenario) -> Result<Machine, ScenarioError> {
             return Err(err(format!("{p}.name"), "must not be empty"));
         }
         text_limit(&format!("{p}.name"), &t.name, MAX_NAME)?;
-        if !names.insert(t.name.clone()) {
+        if names.insert(t.name.clone(), ()).is_some() {
             return Err(err(
                 format!("{p}.name"),
                 format!("`{}` is used by another thread", t.name),
@@ -733,7 +731,7 @@ fn build(sc: &Scenario) -> Result<Machine, ScenarioError> {
         last_write: Default::default(),
         flush_owed: Default::default(),
         steps: 0,
-        broken: BTreeMap::new(),
+        broken: VecMap::new(),
         log: Default::default(),
         inv_cache: None,
         touched_ptes: Vec::new(),
@@ -745,10 +743,10 @@ fn build(sc: &Scenario) -> Result<Machine, ScenarioError> {
             format!("at most {MAX_SCHEDULES} schedules"),
         ));
     }
-    let mut snames = BTreeSet::new();
+    let mut snames = VecMap::new();
     for (i, s) in sc.schedules.iter().enumerate() {
         let p = format!("schedules[{i}]");
-        if !snames.insert(s.name.as_str()) {
+        if snames.insert(s.name.as_str(), ()).is_some() {
             return Err(err(
                 format!("{p}.name"),
                 format!("`{}` is used by another schedule", s.name),

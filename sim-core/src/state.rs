@@ -4,7 +4,8 @@
 //! of the canonical state hash (see [`crate::hash`]); the static parts of a scenario (thread
 //! names, operation lists) live in [`crate::machine::Spec`] and are shared, not hashed.
 
-use std::collections::{BTreeMap, VecDeque};
+use crate::vec_map::VecMap;
+use std::collections::VecDeque;
 
 use serde::Serialize;
 
@@ -546,12 +547,12 @@ impl PteTable {
 /// (`pgtable_trans_huge_deposit`), and the PMD locks.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 pub struct PageTables {
-    pub pmds: BTreeMap<u64, u64>,
-    pub tables: BTreeMap<u64, PteTable>,
+    pub pmds: VecMap<u64, u64>,
+    pub tables: VecMap<u64, PteTable>,
     /// PMD index → pfn of the PTE table deposited for the huge PMD there.
-    pub deposited: BTreeMap<u64, u64>,
+    pub deposited: VecMap<u64, u64>,
     /// PMD-lock region → holder.
-    pub pmd_locks: BTreeMap<u64, Tid>,
+    pub pmd_locks: VecMap<u64, Tid>,
     /// Next pfn handed out for a page-table page (deterministic allocator).
     pub next_table_pfn: u64,
 }
@@ -914,6 +915,7 @@ impl Mm {
 mod tests {
     use super::*;
     use crate::hash::StableHasher;
+    use std::collections::BTreeMap;
     use std::hash::{Hash, Hasher};
 
     fn stable<T: Hash>(x: &T) -> u64 {

@@ -3,7 +3,6 @@
 //! `MMRACE_BLESS=1 cargo test -p sim-core --test litmus`); bad input gives positioned errors
 //! and never panics.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use sim_core::condition::{
@@ -331,7 +330,7 @@ fn random_scenario(r: &mut Rng) -> Scenario {
                 },
                 notes: (0..n(r, 3))
                     .map(|_| (r.count(), r.string()))
-                    .collect::<BTreeMap<_, _>>(),
+                    .collect::<sim_core::vec_map::VecMap<_, _>>(),
             })
             .collect(),
         condition: if r.chance(40) {

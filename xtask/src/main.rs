@@ -104,6 +104,9 @@ commands:
                           Web Worker, export)
   dist                    the same as build-frontend: dist/ is a self-contained static folder
                           you can serve with any static file server (talks with no network)
+  size [--names]          build only the first-load bundle (release) into target/xtask-size/
+                          and print its size, raw and gzip -9 (the wasm budget); --names keeps
+                          the function names, for `twiggy top target/xtask-size/mmrace_bg.wasm`
   serve [ARGS...]         build everything and run `target/release/mmrace serve ARGS...`
                           (frontend embedded in the binary), e.g. --addr 127.0.0.1:8080
   test                    the full check: rustfmt, clippy, native and wasm tests, release build,
@@ -137,6 +140,17 @@ fn main() -> ExitCode {
             })
         }
         "dist" => no_args(cmd, rest).and_then(|()| ws.dist()),
+        "size" => {
+            let names = match rest {
+                [] => Ok(false),
+                [flag] if flag == "--names" => Ok(true),
+                _ => Err(format!("size takes only --names, got {}", rest.join(" "))),
+            };
+            names.and_then(|names| {
+                let tools = ws.ensure_tools()?;
+                ws.size(names, &tools)
+            })
+        }
         "serve" => ws.serve(rest),
         "test" => no_args(cmd, rest).and_then(|()| ws.test()),
         "bench" => no_args(cmd, rest).and_then(|()| ws.bench()),
@@ -408,7 +422,31 @@ impl Workspace {
         }
     }
 
-    // ---- build-frontend / dist
+    // ---- build-frontend / dist / size
+
+    /// `cargo xtask size`: the first-load bundle alone, for quick measurements while trimming it
+    /// (one cargo build instead of build-frontend's four).
+    fn size(&self, names: bool, tools: &Tools) -> Result {
+        let dir = self.target.join("xtask-size");
+        fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        let bundle = &APP_BUNDLES[0];
+        self.build_app(bundle, false, names, tools, &dir)?;
+        let wasm = dir.join(format!("{}_bg.wasm", bundle.out_name));
+        let size = fs::metadata(&wasm).map(|m| m.len()).unwrap_or(0);
+        let gz = gzip_size(&wasm)
+            .map(|n| format!("{n} B"))
+            .unwrap_or_else(|| "? (gzip not found)".into());
+        println!(
+            "{}: {size} B, gzip -9: {gz}{}",
+            wasm.display(),
+            if names {
+                " (with the name section)"
+            } else {
+                ""
+            }
+        );
+        Ok(())
+    }
 
     fn build_frontend(&self, dev: bool, tools: &Tools) -> Result {
         let t0 = Instant::now();
@@ -426,7 +464,7 @@ impl Workspace {
 
         let mut built = Vec::new();
         for bundle in APP_BUNDLES {
-            built.push(self.build_app(bundle, dev, tools, &dist)?);
+            built.push(self.build_app(bundle, dev, false, tools, &dist)?);
         }
 
         let mut extra_times = Vec::new();
@@ -518,6 +556,8 @@ impl Workspace {
         &self,
         bundle: &AppBundle,
         dev: bool,
+        // Keep the name section through wasm-opt (`size --names`, for twiggy).
+        names: bool,
         tools: &Tools,
         dist: &Path,
     ) -> Result<Built> {
@@ -568,6 +608,11 @@ impl Workspace {
         let raw_size = fs::metadata(&wasm).map(|m| m.len()).unwrap_or(0);
         let t2 = Instant::now();
         let mut t_opt = None;
+        if names {
+            // `size --names` also keeps wasm-bindgen's output, to try wasm-opt settings on.
+            let pre = dist.join(format!("{name}_bg.pre-opt.wasm"));
+            fs::copy(&wasm, &pre).map_err(|e| format!("copying to {}: {e}", pre.display()))?;
+        }
         if !dev {
             match &tools.wasm_opt {
                 Some(wasm_opt) => {
@@ -584,6 +629,7 @@ impl Workspace {
                             "--strip-producers",
                             "--strip-target-features",
                         ])
+                        .args(names.then_some("-g"))
                         .arg(&wasm)
                         .arg("-o")
                         .arg(&tmp))?;

@@ -50,9 +50,13 @@ pub enum OpSpec {
 pub(crate) const PATH_MARK: char = '\u{1}';
 
 impl<'de> Deserialize<'de> for OpSpec {
+    /// `{"op": "mprotect", "addr": ..., ...}` with `op` anywhere in the object: the other
+    /// fields are kept as their JSON text until `op` says which struct they make up (serde's
+    /// internally tagged enums would do this through its buffered `Content`, and a
+    /// `serde_json::Value` through a B-tree map: both cost wasm size for nothing here).
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::Error;
-        use serde_json::Value;
+        use serde::de::{Error, MapAccess, Visitor};
+        use serde_json::value::RawValue;
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
         struct Mprotect {
@@ -77,19 +81,17 @@ impl<'de> Deserialize<'de> for OpSpec {
             addr: Hex,
             value: Hex,
         }
-        fn fields<T: serde::de::DeserializeOwned, E: Error>(
-            v: serde_json::Map<String, Value>,
-        ) -> Result<T, E> {
+        /// The fields other than `op`, as one JSON object's text.
+        fn fields<T: serde::de::DeserializeOwned, E: Error>(text: &str) -> Result<T, E> {
             // Through text, so that the field's name comes from the error's position
             // (`json_path`; no path-tracking deserialiser in the wasm app).
-            let text = Value::Object(v).to_string();
-            serde_json::from_str(&text).map_err(|e| {
+            serde_json::from_str(text).map_err(|e| {
                 let inner = e.to_string();
                 let inner = match inner.rfind(" at line ") {
                     Some(i) => &inner[..i],
                     None => &inner,
                 };
-                let path = crate::json_path::error_path(&text, e.line(), e.column(), inner, false);
+                let path = crate::json_path::error_path(text, e.line(), e.column(), inner, false);
                 if path == "$" {
                     E::custom(inner)
                 } else {
@@ -97,56 +99,77 @@ impl<'de> Deserialize<'de> for OpSpec {
                 }
             })
         }
-        let v = Value::deserialize(d)?;
-        let Value::Object(mut obj) = v else {
-            return Err(D::Error::custom(
-                "an operation is an object such as {\"op\": \"mprotect\", \"addr\": ..., \"len\": ..., \"prot\": ...}",
-            ));
-        };
-        let op = match obj.remove("op") {
-            Some(Value::String(s)) => s,
-            Some(_) => {
-                return Err(D::Error::custom(format!(
-                    "{PATH_MARK}op{PATH_MARK}must be a string"
-                )))
+        struct Op;
+        impl<'de> Visitor<'de> for Op {
+            type Value = OpSpec;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "an operation object such as {\"op\": \"mprotect\", \"addr\": ..., \"len\": ..., \"prot\": ...}",
+                )
             }
-            None => return Err(D::Error::missing_field("op")),
-        };
-        Ok(match op.as_str() {
-            "mprotect" => {
-                let m: Mprotect = fields(obj)?;
-                OpSpec::Mprotect {
-                    addr: m.addr,
-                    len: m.len,
-                    prot: m.prot,
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<OpSpec, A::Error> {
+                let mut op: Option<Box<RawValue>> = None;
+                let mut rest = String::from("{");
+                while let Some(key) = a.next_key::<String>()? {
+                    let value: Box<RawValue> = a.next_value()?;
+                    if key == "op" {
+                        op = Some(value);
+                        continue;
+                    }
+                    if rest.len() > 1 {
+                        rest.push(',');
+                    }
+                    rest.push_str(&serde_json::to_string(&key).map_err(A::Error::custom)?);
+                    rest.push(':');
+                    rest.push_str(value.get());
                 }
+                rest.push('}');
+                let Some(op) = op else {
+                    return Err(A::Error::missing_field("op"));
+                };
+                let Ok(op) = serde_json::from_str::<String>(op.get()) else {
+                    return Err(A::Error::custom(format!(
+                        "{PATH_MARK}op{PATH_MARK}must be a string"
+                    )));
+                };
+                Ok(match op.as_str() {
+                    "mprotect" => {
+                        let m: Mprotect = fields(&rest)?;
+                        OpSpec::Mprotect {
+                            addr: m.addr,
+                            len: m.len,
+                            prot: m.prot,
+                        }
+                    }
+                    "migrate" => {
+                        let m: Migrate = fields(&rest)?;
+                        OpSpec::Migrate {
+                            addr: m.addr,
+                            to_pfn: m.to_pfn,
+                        }
+                    }
+                    "split_huge_pmd" => OpSpec::SplitHugePmd {
+                        addr: fields::<Addr, _>(&rest)?.addr,
+                    },
+                    "read" => OpSpec::Read {
+                        addr: fields::<Addr, _>(&rest)?.addr,
+                    },
+                    "write" => {
+                        let w: Write = fields(&rest)?;
+                        OpSpec::Write {
+                            addr: w.addr,
+                            value: w.value,
+                        }
+                    }
+                    other => {
+                        return Err(A::Error::custom(format!(
+                            "{PATH_MARK}op{PATH_MARK}unknown operation `{other}`, expected one of mprotect, migrate, split_huge_pmd, read, write"
+                        )))
+                    }
+                })
             }
-            "migrate" => {
-                let m: Migrate = fields(obj)?;
-                OpSpec::Migrate {
-                    addr: m.addr,
-                    to_pfn: m.to_pfn,
-                }
-            }
-            "split_huge_pmd" => OpSpec::SplitHugePmd {
-                addr: fields::<Addr, _>(obj)?.addr,
-            },
-            "read" => OpSpec::Read {
-                addr: fields::<Addr, _>(obj)?.addr,
-            },
-            "write" => {
-                let w: Write = fields(obj)?;
-                OpSpec::Write {
-                    addr: w.addr,
-                    value: w.value,
-                }
-            }
-            other => {
-                return Err(D::Error::custom(format!(
-                    "{PATH_MARK}op{PATH_MARK}unknown operation `{other}`, expected one of mprotect, migrate, split_huge_pmd, read, write"
-                )))
-            }
-        })
+        }
+        d.deserialize_map(Op)
     }
 }
 

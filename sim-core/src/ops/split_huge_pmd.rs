@@ -188,7 +188,7 @@ fn build(m: &mut Machine, s: &mut State, old: u64) -> Progress {
     let haddr = s.haddr;
     let table = match m.pt.deposited.remove(&pmd_index(haddr)) {
         Some(t) => {
-            m.pt.tables.entry(t).or_default();
+            m.pt.tables.get_or_default(t);
             t
         }
         None => m.pt.alloc_table(),
@@ -261,7 +261,7 @@ fn build(m: &mut Machine, s: &mut State, old: u64) -> Progress {
         line = L::Build;
     }
     {
-        let t = m.pt.tables.entry(table).or_default();
+        let t = m.pt.tables.get_or_default(table);
         t.entries_mut().clear();
         for (i, v) in entries.iter().enumerate() {
             t.entries_mut().insert(i as u16, *v);
