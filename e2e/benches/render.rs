@@ -100,6 +100,55 @@ const task = () => new Promise(r => {
 })().catch(e => done({ error: String(e) }));
 "#;
 
+/// The floors under a step, measured on the same page the same way as a step (`work` is the
+/// change itself plus the frame that shows it), `arguments[0]` times:
+/// - `"browser"`: JavaScript rewrites the step counter's text, nothing else: what the browser
+///   alone needs to show the smallest change of this page (style, layout, paint);
+/// - `"app"`: a digit key selects thread 0 or 1 in turn: the reducer, a whole render of the
+///   app by Yew and the frame, for a change of one class.
+/// Resolves with `{samples: [work, ...]}` or `{error}`.
+const FLOOR_SCRIPT: &str = r#"
+const done = arguments[arguments.length - 1];
+const n = arguments[0], mode = arguments[1];
+const frame = () => new Promise(r => requestAnimationFrame(() => r()));
+const task = () => new Promise(r => {
+  const c = new MessageChannel();
+  c.port1.onmessage = () => r();
+  c.port2.postMessage(0);
+});
+(async () => {
+  const out = [];
+  const counter = document.getElementById('step-count');
+  if (!counter) { done({ error: 'no #step-count' }); return; }
+  const root = document.querySelector('.app');
+  await frame(); await task();
+  for (let i = 0; i < n; i++) {
+    let tDom = -1;
+    const mo = new MutationObserver(() => { if (tDom < 0) tDom = performance.now(); });
+    mo.observe(root, { subtree: true, childList: true, attributes: true, characterData: true });
+    const t0 = performance.now();
+    if (mode === 'browser') {
+      counter.textContent = 'step ' + (i % 2 ? 'x' : 'y');
+    } else {
+      document.dispatchEvent(new KeyboardEvent('keydown',
+        { key: String(i % 2), bubbles: true, cancelable: true }));
+    }
+    let k = 0, tRaf = 0, tEnd = 0;
+    do {
+      await frame(); tRaf = performance.now();
+      await task(); tEnd = performance.now();
+    } while (tDom < 0 && ++k < 50);
+    mo.disconnect();
+    if (tDom < 0) { done({ error: mode + ' change ' + i + ' changed nothing' }); return; }
+    out.push((tDom - t0) + (tEnd - tRaf));
+  }
+  done({ samples: out });
+})().catch(e => done({ error: String(e) }));
+"#;
+
+/// Samples taken for each floor.
+const FLOOR_SAMPLES: usize = 200;
+
 /// The interval between animation frames of an idle page (the floor of every sample).
 const FRAME_FLOOR_SCRIPT: &str = r#"
 const done = arguments[arguments.length - 1];
@@ -299,6 +348,39 @@ async fn run(app: &App) -> Result<()> {
         "targets: p95 < {P95_TARGET_SEED_MS} ms on the seed scenarios, < {P95_TARGET_SPLIT_MS} ms \
          after the 512-PTE split"
     );
+    // What any step costs at least, on the first seed at its 20th step.
+    app.open("/").await?;
+    app.pick(SCENARIOS[0], None).await?;
+    app.jump(20).await?;
+    for (mode, label) in [
+        ("browser", "floor: the browser shows one changed text node"),
+        ("app", "floor: the app re-renders for one changed class"),
+    ] {
+        let mut samples = Vec::with_capacity(FLOOR_SAMPLES);
+        while samples.len() < FLOOR_SAMPLES {
+            let n = BATCH.min(FLOOR_SAMPLES - samples.len());
+            let v = app
+                .client()
+                .execute_async(FLOOR_SCRIPT, vec![json!(n), json!(mode)])
+                .await?;
+            if let Some(e) = v.get("error") {
+                bail!("{label}: {e}");
+            }
+            let Some(rows) = v.get("samples").and_then(Value::as_array) else {
+                bail!("{label}: the page returned {v}");
+            };
+            samples.extend(rows.iter().map(|r| r.as_f64().unwrap_or(f64::NAN)));
+        }
+        let t = stats(samples.into_iter());
+        println!(
+            "{label:<52} {:>5}  {:>6.1} {:>6.1} {:>6.1}  {:>4}",
+            t.n,
+            t.median,
+            t.p95,
+            t.max,
+            if t.p95 < P95_TARGET_SEED_MS { "ok" } else { "OVER" },
+        );
+    }
 
     let dist = dist_dir()?;
     let loaded = loaded_wasm(app).await?;
