@@ -106,6 +106,7 @@ const task = () => new Promise(r => {
 ///   alone needs to show the smallest change of this page (style, layout, paint);
 /// - `"app"`: a digit key selects thread 0 or 1 in turn: the reducer, a whole render of the
 ///   app by Yew and the frame, for a change of one class.
+///
 /// Resolves with `{samples: [work, ...]}` or `{error}`.
 const FLOOR_SCRIPT: &str = r#"
 const done = arguments[arguments.length - 1];
@@ -378,7 +379,11 @@ async fn run(app: &App) -> Result<()> {
             t.median,
             t.p95,
             t.max,
-            if t.p95 < P95_TARGET_SEED_MS { "ok" } else { "OVER" },
+            if t.p95 < P95_TARGET_SEED_MS {
+                "ok"
+            } else {
+                "OVER"
+            },
         );
     }
 

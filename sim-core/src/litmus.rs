@@ -1077,6 +1077,17 @@ impl<'a> Parser<'a> {
                     let k = self.count("a step number")?;
                     let text = self.string("the note's quoted text")?;
                     let s = sc.schedules.last_mut().expect("checked above");
+                    // The limit the scenario's validation has, checked here already: notes
+                    // are kept in a sorted vector, and a file of many notes out of order must
+                    // not cost quadratic time before that check.
+                    let max = crate::scenario::limits::MAX_NOTES;
+                    if s.notes.len() >= max {
+                        return Err(self.error_found(
+                            kat,
+                            format!("at most {max} notes per schedule"),
+                            format!("note {}", max + 1),
+                        ));
+                    }
                     if s.notes.contains_key(&k) {
                         return Err(self.error_found(
                             kat,

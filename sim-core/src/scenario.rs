@@ -154,8 +154,20 @@ pub struct NamedSchedule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect: Option<Expectation>,
     /// Narration by step index (0-based).
-    #[serde(default, skip_serializing_if = "VecMap::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "VecMap::is_empty",
+        deserialize_with = "notes_at_most"
+    )]
     pub notes: VecMap<usize, String>,
+}
+
+/// `notes`, refused while being read past [`limits::MAX_NOTES`] (see
+/// [`VecMap::deserialize_at_most`]).
+fn notes_at_most<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<VecMap<usize, String>, D::Error> {
+    VecMap::deserialize_at_most(d, limits::MAX_NOTES, "notes")
 }
 
 /// A schedule's steps as written.

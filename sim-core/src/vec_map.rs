@@ -225,13 +225,27 @@ impl<K: serde::Serialize, V: serde::Serialize> serde::Serialize for VecMap<K, V>
     }
 }
 
-impl<'de, K, V> serde::Deserialize<'de> for VecMap<K, V>
-where
-    K: Ord + serde::Deserialize<'de>,
-    V: serde::Deserialize<'de>,
-{
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visit<K, V>(std::marker::PhantomData<(K, V)>);
+impl<K: Ord, V> VecMap<K, V> {
+    /// Reads a JSON object (or any serde map) of at most `max` entries, refusing the entry
+    /// after them with "at most {max} {what}"; a key written twice keeps its last value, as
+    /// `BTreeMap` does. There is no unbounded `Deserialize`: each entry goes in at its place,
+    /// so a map written out of order costs time quadratic in its length, which `max` bounds
+    /// (tens of thousands of entries fit in a scenario's 256 KiB).
+    pub fn deserialize_at_most<'de, D>(
+        d: D,
+        max: usize,
+        what: &'static str,
+    ) -> Result<Self, D::Error>
+    where
+        D: serde::Deserializer<'de>,
+        K: serde::Deserialize<'de>,
+        V: serde::Deserialize<'de>,
+    {
+        struct Visit<K, V> {
+            max: usize,
+            what: &'static str,
+            _kv: std::marker::PhantomData<(K, V)>,
+        }
         impl<'de, K, V> serde::de::Visitor<'de> for Visit<K, V>
         where
             K: Ord + serde::Deserialize<'de>,
@@ -239,7 +253,7 @@ where
         {
             type Value = VecMap<K, V>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a map")
+                write!(f, "a map of at most {} {}", self.max, self.what)
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(
                 self,
@@ -248,11 +262,21 @@ where
                 let mut m = VecMap::new();
                 while let Some((k, v)) = a.next_entry()? {
                     m.insert(k, v);
+                    if m.len() > self.max {
+                        return Err(serde::de::Error::custom(format!(
+                            "at most {} {}",
+                            self.max, self.what
+                        )));
+                    }
                 }
                 Ok(m)
             }
         }
-        d.deserialize_map(Visit(std::marker::PhantomData))
+        d.deserialize_map(Visit {
+            max,
+            what,
+            _kv: std::marker::PhantomData,
+        })
     }
 }
 
@@ -338,7 +362,12 @@ mod tests {
                 assert_eq!(format!("{v:?}"), format!("{b:?}"));
                 let json = serde_json::to_string(&v).unwrap();
                 assert_eq!(json, serde_json::to_string(&b).unwrap());
-                let back: VecMap<u64, u64> = serde_json::from_str(&json).unwrap();
+                let back = VecMap::<u64, u64>::deserialize_at_most(
+                    &mut serde_json::Deserializer::from_str(&json),
+                    usize::MAX,
+                    "entries",
+                )
+                .unwrap();
                 assert!(back == v);
             }
         }
@@ -372,12 +401,27 @@ mod tests {
     /// as `BTreeMap` does, and a duplicate key keeps the last value as it does.
     #[test]
     fn reads_json_objects_like_a_btreemap() {
-        let text = r#"{"3": "c", "1": "a", "3": "d"}"#;
-        let v: VecMap<usize, String> = serde_json::from_str(text).unwrap();
-        let b: BTreeMap<usize, String> = serde_json::from_str(text).unwrap();
-        assert!(v.iter().eq(b.iter()));
-        let bad = serde_json::from_str::<VecMap<usize, String>>(r#"{"x": "a"}"#).unwrap_err();
+        fn read(text: &str, max: usize) -> Result<VecMap<usize, String>, serde_json::Error> {
+            let mut d = serde_json::Deserializer::from_str(text);
+            VecMap::deserialize_at_most(&mut d, max, "notes")
+        }
+        for text in [
+            r#"{"3": "c", "1": "a", "3": "d"}"#,
+            r#"{"5": "e", "2": "b", "5": "f", "1": "a", "2": "c", "9": "z"}"#,
+        ] {
+            let v = read(text, 10).unwrap();
+            let b: BTreeMap<usize, String> = serde_json::from_str(text).unwrap();
+            assert!(v.iter().eq(b.iter()));
+        }
+        let bad = read(r#"{"x": "a"}"#, 10).unwrap_err();
         let bad_b = serde_json::from_str::<BTreeMap<usize, String>>(r#"{"x": "a"}"#).unwrap_err();
         assert_eq!(bad.to_string(), bad_b.to_string());
+        // The limit counts distinct keys and refuses the entry after it.
+        assert_eq!(
+            read(r#"{"1": "a", "1": "b", "2": "c"}"#, 2).unwrap().len(),
+            2
+        );
+        let e = read(r#"{"1": "a", "2": "b", "3": "c"}"#, 2).unwrap_err();
+        assert!(e.to_string().starts_with("at most 2 notes"), "{e}");
     }
 }

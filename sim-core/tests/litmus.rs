@@ -944,15 +944,22 @@ fn load_any_sniffs_the_format() {
 #[test]
 fn large_inputs_parse_in_linear_time() {
     let mut text = format!("{HEAD}thread \"t\" {{}}\nschedule \"s\" \"d\" = [0]\n");
+    // As many notes as a schedule may have, long enough to fill the size limit.
+    let max = sim_core::scenario::limits::MAX_NOTES;
+    let pad = "x".repeat((litmus::MAX_BYTES - 200) / max - 40);
     let mut i = 0;
-    while text.len() < litmus::MAX_BYTES - 64 {
-        text.push_str(&format!("  note {i} \"a \\\"quoted\\\" note\"\n"));
+    while i < max {
+        text.push_str(&format!("  note {i} \"a \\\"quoted\\\" note {pad}\"\n"));
         i += 1;
     }
+    assert!(text.len() > litmus::MAX_BYTES * 9 / 10 && text.len() < litmus::MAX_BYTES);
     let t = std::time::Instant::now();
     let sc = parse(&text).unwrap();
     assert_eq!(sc.schedules[0].notes.len(), i);
-    assert_eq!(sc.schedules[0].notes[&0], "a \"quoted\" note");
+    assert_eq!(
+        sc.schedules[0].notes[&0],
+        format!("a \"quoted\" note {pad}")
+    );
     // An error at the very end still reports its position.
     text.push_str("  note 0 \"again\"\n");
     let e = err(&text);
@@ -962,4 +969,37 @@ fn large_inputs_parse_in_linear_time() {
         "{:?}",
         t.elapsed()
     );
+}
+
+/// Notes live in a sorted vector (`VecMap`): a file with more notes than a schedule may have
+/// is refused while it is read, at the first note too many, in litmus and in JSON alike, so
+/// that thousands of notes out of order (each inserted at the front) cannot cost quadratic
+/// time before the scenario's own check.
+#[test]
+fn too_many_notes_are_refused_while_reading() {
+    let text = std::fs::read_to_string(assets().join("mprotect-basic.litmus")).unwrap();
+    let max = sim_core::scenario::limits::MAX_NOTES;
+    let notes: String = (0..max + 5)
+        .rev()
+        .map(|k| format!("  note {} \"n\"\n", k + 100))
+        .collect();
+    let e = parse(&format!("{text}{notes}")).unwrap_err();
+    assert!(
+        e.to_string().contains(&format!("at most {max} notes")),
+        "{e}"
+    );
+
+    let json = sim_core::library::get("mprotect-basic.json").unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(json).unwrap();
+    v["schedules"][0]["notes"] = serde_json::json!({});
+    let text = serde_json::to_string(&v).unwrap();
+    let desc: Vec<String> = (0..20_000)
+        .rev()
+        .map(|k| format!("\"{k}\":\"n\""))
+        .collect();
+    let text = text.replace("\"notes\":{}", &format!("\"notes\":{{{}}}", desc.join(",")));
+    assert!(text.len() < sim_core::scenario::MAX_JSON_BYTES);
+    let e = Scenario::from_json(&text).unwrap_err();
+    assert!(e.message.contains(&format!("at most {max} notes")), "{e:?}");
+    assert!(e.path.starts_with("schedules[0].notes"), "{e:?}");
 }
