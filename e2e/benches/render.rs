@@ -54,19 +54,32 @@ const P95_TARGET_SEED_MS: f64 = 4.0;
 /// "Under 300 KB gzipped", read strictly: 300 000 bytes.
 const WASM_GZIP_TARGET: u64 = 300_000;
 
-/// Steps `arguments[0]` times with `→`, timing each; resolves with
-/// `{samples: [[work, handler, dom, split, wall], ...]}` or `{error}`. `split` is 1 when a PTE
-/// table is on screen after the step (the THP has been split into 512 PTEs).
-const STEP_SCRIPT: &str = r#"
-const done = arguments[arguments.length - 1];
-const n = arguments[0];
-const root = () => document.querySelector('.app');
+/// The two waits both scripts time with: the next animation frame, and a `MessageChannel`
+/// task, which runs after that frame's style, layout and paint.
+macro_rules! frame_helpers {
+    () => {
+        r#"
 const frame = () => new Promise(r => requestAnimationFrame(() => r()));
 const task = () => new Promise(r => {
   const c = new MessageChannel();
   c.port1.onmessage = () => r();
   c.port2.postMessage(0);
 });
+"#
+    };
+}
+
+/// Steps `arguments[0]` times with `→`, timing each; resolves with
+/// `{samples: [[work, handler, dom, split, wall], ...]}` or `{error}`. `split` is 1 when a PTE
+/// table is on screen after the step (the THP has been split into 512 PTEs).
+const STEP_SCRIPT: &str = concat!(
+    r#"
+const done = arguments[arguments.length - 1];
+const n = arguments[0];
+const root = () => document.querySelector('.app');
+"#,
+    frame_helpers!(),
+    r#"
 (async () => {
   const out = [];
   await frame(); await task();
@@ -98,7 +111,8 @@ const task = () => new Promise(r => {
   }
   done({ samples: out });
 })().catch(e => done({ error: String(e) }));
-"#;
+"#
+);
 
 /// The floors under a step, measured on the same page the same way as a step (`work` is the
 /// change itself plus the frame that shows it), `arguments[0]` times:
@@ -108,15 +122,13 @@ const task = () => new Promise(r => {
 ///   app by Yew and the frame, for a change of one class.
 ///
 /// Resolves with `{samples: [work, ...]}` or `{error}`.
-const FLOOR_SCRIPT: &str = r#"
+const FLOOR_SCRIPT: &str = concat!(
+    r#"
 const done = arguments[arguments.length - 1];
 const n = arguments[0], mode = arguments[1];
-const frame = () => new Promise(r => requestAnimationFrame(() => r()));
-const task = () => new Promise(r => {
-  const c = new MessageChannel();
-  c.port1.onmessage = () => r();
-  c.port2.postMessage(0);
-});
+"#,
+    frame_helpers!(),
+    r#"
 (async () => {
   const out = [];
   const counter = document.getElementById('step-count');
@@ -145,7 +157,8 @@ const task = () => new Promise(r => {
   }
   done({ samples: out });
 })().catch(e => done({ error: String(e) }));
-"#;
+"#
+);
 
 /// Samples taken for each floor.
 const FLOOR_SAMPLES: usize = 200;
@@ -240,35 +253,51 @@ async fn measure(app: &App, scenario: &str, limit: usize) -> Result<(String, Vec
         bail!("{scenario}: the loaded schedule is empty");
     }
     let len = len.min(limit);
-    let mut samples = Vec::with_capacity(len);
-    while samples.len() < len {
-        let n = BATCH.min(len - samples.len());
-        let v = app
-            .client()
-            .execute_async(STEP_SCRIPT, vec![json!(n)])
-            .await?;
-        if let Some(e) = v.get("error") {
-            bail!("{scenario} after {} steps: {e}", samples.len());
-        }
-        let Some(rows) = v.get("samples").and_then(Value::as_array) else {
-            bail!("{scenario}: the page returned {v}");
-        };
-        for r in rows {
+    let samples = batched(app, STEP_SCRIPT, &[], len, scenario)
+        .await?
+        .iter()
+        .map(|r| {
             let f = |i: usize| r.get(i).and_then(Value::as_f64).unwrap_or(f64::NAN);
-            samples.push(Sample {
+            Sample {
                 total: f(0),
                 handler: f(1),
                 dom: f(2),
                 split: f(3) == 1.0,
                 wall: f(4),
-            });
-        }
-    }
+            }
+        })
+        .collect();
     let at = app.cursor().await?;
     if at != len {
         bail!("{scenario}: the cursor is at {at} after {len} steps");
     }
     Ok((schedule, samples))
+}
+
+/// Runs `script` (one of the timing scripts: `arguments[0]` is how many samples, `args` follow)
+/// in batches of [`BATCH`] until `total` samples are in; returns them as the page sent them.
+async fn batched(
+    app: &App,
+    script: &str,
+    args: &[Value],
+    total: usize,
+    what: &str,
+) -> Result<Vec<Value>> {
+    let mut samples = Vec::with_capacity(total);
+    while samples.len() < total {
+        let n = BATCH.min(total - samples.len());
+        let mut a = vec![json!(n)];
+        a.extend_from_slice(args);
+        let v = app.client().execute_async(script, a).await?;
+        if let Some(e) = v.get("error") {
+            bail!("{what} after {} samples: {e}", samples.len());
+        }
+        let Some(rows) = v.get("samples").and_then(Value::as_array) else {
+            bail!("{what}: the page returned {v}");
+        };
+        samples.extend(rows.iter().cloned());
+    }
+    Ok(samples)
 }
 
 /// The `*_bg.wasm` files the page fetched (by file name).
@@ -357,22 +386,8 @@ async fn run(app: &App) -> Result<()> {
         ("browser", "floor: the browser shows one changed text node"),
         ("app", "floor: the app re-renders for one changed class"),
     ] {
-        let mut samples = Vec::with_capacity(FLOOR_SAMPLES);
-        while samples.len() < FLOOR_SAMPLES {
-            let n = BATCH.min(FLOOR_SAMPLES - samples.len());
-            let v = app
-                .client()
-                .execute_async(FLOOR_SCRIPT, vec![json!(n), json!(mode)])
-                .await?;
-            if let Some(e) = v.get("error") {
-                bail!("{label}: {e}");
-            }
-            let Some(rows) = v.get("samples").and_then(Value::as_array) else {
-                bail!("{label}: the page returned {v}");
-            };
-            samples.extend(rows.iter().map(|r| r.as_f64().unwrap_or(f64::NAN)));
-        }
-        let t = stats(samples.into_iter());
+        let samples = batched(app, FLOOR_SCRIPT, &[json!(mode)], FLOOR_SAMPLES, label).await?;
+        let t = stats(samples.iter().map(|r| r.as_f64().unwrap_or(f64::NAN)));
         println!(
             "{label:<52} {:>5}  {:>6.1} {:>6.1} {:>6.1}  {:>4}",
             t.n,

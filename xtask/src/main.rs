@@ -242,6 +242,34 @@ fn human_bytes(n: u64) -> String {
 }
 
 /// Size of `gzip -9 -c FILE`, if gzip is available.
+/// wasm-bindgen `input` into `dist/{out_name}.js` + `dist/{out_name}_bg.wasm` (ES module).
+fn bindgen(input: &Path, out_name: &str, dev: bool, dist: &Path) -> Result {
+    Bindgen::new()
+        .input_path(input)
+        .out_name(out_name)
+        .web(true)
+        .map_err(|e| format!("wasm-bindgen: {e:#}"))?
+        .omit_default_module_path(false)
+        .typescript(false)
+        .debug(dev)
+        // DWARF would make a --dev wasm ~10x larger and wasm-bindgen ~4x slower; the name
+        // section (function names in panics and profiles) is kept either way.
+        .keep_debug(false)
+        .generate(dist)
+        .map_err(|e| format!("wasm-bindgen on {}: {e:#}", input.display()))
+}
+
+/// `wasm-opt ARGS wasm`, in place (through a temporary file next to it).
+fn optimize(wasm_opt: &Path, wasm: &Path, args: &[&str]) -> Result {
+    let tmp = wasm.with_extension("opt.wasm");
+    run(Command::new(wasm_opt)
+        .args(args)
+        .arg(wasm)
+        .arg("-o")
+        .arg(&tmp))?;
+    fs::rename(&tmp, wasm).map_err(|e| format!("renaming {}: {e}", tmp.display()))
+}
+
 fn gzip_size(path: &Path) -> Option<u64> {
     let out = Command::new("gzip")
         .arg("-9")
@@ -589,19 +617,7 @@ impl Workspace {
             input.display(),
             dist.display()
         );
-        Bindgen::new()
-            .input_path(&input)
-            .out_name(name)
-            .web(true)
-            .map_err(|e| format!("wasm-bindgen: {e:#}"))?
-            .omit_default_module_path(false)
-            .typescript(false)
-            .debug(dev)
-            // DWARF would make a --dev wasm ~10x larger and wasm-bindgen ~4x slower; the name
-            // section (function names in panics and profiles) is kept either way.
-            .keep_debug(false)
-            .generate(dist)
-            .map_err(|e| format!("wasm-bindgen on {}: {e:#}", input.display()))?;
+        bindgen(&input, name, dev, dist)?;
         let t_bindgen = t1.elapsed();
 
         let wasm = dist.join(format!("{name}_bg.wasm"));
@@ -616,25 +632,19 @@ impl Workspace {
         if !dev {
             match &tools.wasm_opt {
                 Some(wasm_opt) => {
-                    let tmp = dist.join(format!("{name}_bg.opt.wasm"));
                     // `--low-memory-unused` (−1.8 KB gzipped): Rust lays the stack out first,
                     // growing down to address 0, so the low 1 KiB is touched only by a stack
                     // about to overflow, which traps just below anyway; binaryen may then fold
                     // constant offsets into loads and stores. The tool-chain sections are of
                     // no use to a browser (−0.2 KB).
-                    run(Command::new(wasm_opt)
-                        .args([
-                            "-Oz",
-                            "--low-memory-unused",
-                            "--strip-producers",
-                            "--strip-target-features",
-                        ])
-                        .args(names.then_some("-g"))
-                        .arg(&wasm)
-                        .arg("-o")
-                        .arg(&tmp))?;
-                    fs::rename(&tmp, &wasm)
-                        .map_err(|e| format!("renaming {}: {e}", tmp.display()))?;
+                    let mut args = vec![
+                        "-Oz",
+                        "--low-memory-unused",
+                        "--strip-producers",
+                        "--strip-target-features",
+                    ];
+                    args.extend(names.then_some("-g"));
+                    optimize(wasm_opt, &wasm, &args)?;
                     t_opt = Some(t2.elapsed());
                 }
                 None => eprintln!("xtask: warning: wasm-opt unavailable; skipping -Oz"),
@@ -672,30 +682,11 @@ impl Workspace {
             .join(WASM_TARGET)
             .join(profile_dir)
             .join(format!("{}.wasm", extra.krate.replace('-', "_")));
-        Bindgen::new()
-            .input_path(&input)
-            .out_name(extra.out_name)
-            .web(true)
-            .map_err(|e| format!("wasm-bindgen: {e:#}"))?
-            .omit_default_module_path(false)
-            .typescript(false)
-            .debug(dev)
-            .keep_debug(false)
-            .generate(dist)
-            .map_err(|e| format!("wasm-bindgen on {}: {e:#}", input.display()))?;
+        bindgen(&input, extra.out_name, dev, dist)?;
         if !dev {
             let wasm = dist.join(format!("{}_bg.wasm", extra.out_name));
             match &tools.wasm_opt {
-                Some(wasm_opt) => {
-                    let tmp = dist.join(format!("{}_bg.opt.wasm", extra.out_name));
-                    run(Command::new(wasm_opt)
-                        .arg(extra.opt)
-                        .arg(&wasm)
-                        .arg("-o")
-                        .arg(&tmp))?;
-                    fs::rename(&tmp, &wasm)
-                        .map_err(|e| format!("renaming {}: {e}", tmp.display()))?;
-                }
+                Some(wasm_opt) => optimize(wasm_opt, &wasm, &[extra.opt])?,
                 None => eprintln!(
                     "xtask: warning: wasm-opt unavailable; skipping {} for {}",
                     extra.opt, extra.krate
