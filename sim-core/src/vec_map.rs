@@ -121,22 +121,12 @@ impl<K: Ord, V> VecMap<K, V> {
         self.entries.iter().map(|(k, v)| (k, v))
     }
 
-    pub fn iter_mut(
-        &mut self,
-    ) -> impl DoubleEndedIterator<Item = (&K, &mut V)> + ExactSizeIterator {
-        self.entries.iter_mut().map(|(k, v)| (&*k, v))
-    }
-
     pub fn keys(&self) -> impl DoubleEndedIterator<Item = &K> + ExactSizeIterator {
         self.entries.iter().map(|(k, _)| k)
     }
 
     pub fn values(&self) -> impl DoubleEndedIterator<Item = &V> + ExactSizeIterator {
         self.entries.iter().map(|(_, v)| v)
-    }
-
-    pub fn values_mut(&mut self) -> impl DoubleEndedIterator<Item = &mut V> + ExactSizeIterator {
-        self.entries.iter_mut().map(|(_, v)| v)
     }
 
     /// The entries whose keys are in `range`, in key order.
@@ -152,14 +142,6 @@ impl<K: Ord, V> VecMap<K, V> {
             Bound::Unbounded => self.entries.len(),
         };
         self.entries[lo..hi.max(lo)].iter().map(|(k, v)| (k, v))
-    }
-
-    pub fn first_key_value(&self) -> Option<(&K, &V)> {
-        self.entries.first().map(|(k, v)| (k, v))
-    }
-
-    pub fn last_key_value(&self) -> Option<(&K, &V)> {
-        self.entries.last().map(|(k, v)| (k, v))
     }
 }
 
@@ -355,8 +337,6 @@ mod tests {
             assert_eq!(v.contains_key(&k), b.contains_key(&k));
             assert_eq!(v.len(), b.len());
             assert!(v.iter().eq(b.iter()));
-            assert_eq!(v.first_key_value(), b.first_key_value());
-            assert_eq!(v.last_key_value(), b.last_key_value());
             assert_eq!(hash_of(&v), hash_of(&b), "step {step}");
             if step % 97 == 0 {
                 assert_eq!(format!("{v:?}"), format!("{b:?}"));
