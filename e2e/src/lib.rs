@@ -21,8 +21,7 @@
 
 use std::fmt;
 use std::fs;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -290,109 +289,42 @@ impl HttpResponse {
     }
 }
 
-/// A raw HTTP/1.1 GET over a fresh TCP connection with `Connection: close` (no client library;
-/// loopback only). chromedriver refuses HTTP/1.0, so this speaks 1.1 and undoes chunked
-/// transfer encoding.
+/// A GET with ureq (the workspace already builds it for wasm-bindgen's test runner): a
+/// fresh agent per call, no redirects followed, no `Accept-Encoding` sent (so what a test
+/// reads is what the server sent for a plain request), any status returned as a response.
 pub fn http_get(addr: SocketAddr, path: &str) -> Result<HttpResponse> {
-    let what = format!("GET http://{addr}{path}");
-    let mut stream =
-        TcpStream::connect_timeout(&addr, Duration::from_secs(2)).context(what.clone())?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .context(what.clone())?;
-    // Read until the response is complete: by Content-Length, by the last chunk, or by EOF
-    // (some servers, chromedriver among them, keep the connection open despite `close`).
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 16 * 1024];
-    let mut head_len = None;
-    loop {
-        if let Some(head_len) = head_len {
-            if response_complete(&raw[..head_len], &raw[head_len..]) {
-                break;
-            }
-        }
-        let n = stream.read(&mut buf).context(what.clone())?;
-        if n == 0 {
-            break;
-        }
-        raw.extend_from_slice(&buf[..n]);
-        if head_len.is_none() {
-            head_len = raw.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4);
-        }
-    }
-    let head_len = head_len
-        .ok_or_else(|| Error::msg(format!("{what}: malformed response (no header end)")))?;
-    let head = String::from_utf8_lossy(&raw[..head_len - 4]).into_owned();
-    let body = raw[head_len..].to_vec();
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let status = status_line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| Error::msg(format!("{what}: bad status line {status_line:?}")))?;
-    let headers = parse_headers(lines);
-    let body = if is_chunked(&headers) {
-        dechunk(&body).ok_or_else(|| Error::msg(format!("{what}: malformed chunked body")))?
-    } else {
-        body
-    };
+    let url = format!("http://{addr}{path}");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .accept_encoding(ureq::config::AutoHeaderValue::None)
+        .timeout_connect(Some(Duration::from_secs(2)))
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into();
+    let mut res = agent.get(&url).call().context(format!("GET {url}"))?;
+    let status = res.status().as_u16();
+    let headers = res
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let body = res
+        .body_mut()
+        .with_config()
+        .limit(64 * 1024 * 1024)
+        .read_to_vec()
+        .context(format!("GET {url}: reading the body"))?;
     Ok(HttpResponse {
         status,
         headers,
         body,
     })
-}
-
-fn parse_headers<'a>(lines: impl Iterator<Item = &'a str>) -> Vec<(String, String)> {
-    lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect()
-}
-
-fn is_chunked(headers: &[(String, String)]) -> bool {
-    headers.iter().any(|(k, v)| {
-        k.eq_ignore_ascii_case("transfer-encoding") && v.to_ascii_lowercase().contains("chunked")
-    })
-}
-
-/// Whether `body` is the whole body announced by `head` (status line + headers).
-fn response_complete(head: &[u8], body: &[u8]) -> bool {
-    let head = String::from_utf8_lossy(head);
-    let headers = parse_headers(head.split("\r\n").skip(1));
-    if is_chunked(&headers) {
-        return dechunk(body).is_some();
-    }
-    let length = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.parse::<usize>().ok());
-    match length {
-        Some(n) => body.len() >= n,
-        None => false,
-    }
-}
-
-/// Decode a complete `Transfer-Encoding: chunked` body (trailers ignored).
-fn dechunk(mut raw: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = raw.windows(2).position(|w| w == b"\r\n")?;
-        let size_field = std::str::from_utf8(&raw[..line_end]).ok()?;
-        let size_hex = size_field.split(';').next()?.trim();
-        let size = usize::from_str_radix(size_hex, 16).ok()?;
-        raw = &raw[line_end + 2..];
-        if size == 0 {
-            return Some(out);
-        }
-        out.extend_from_slice(raw.get(..size)?);
-        raw = raw.get(size + 2..)?;
-    }
 }
 
 fn env_path(var: &str, default: &str) -> String {
@@ -955,24 +887,38 @@ impl Drop for App {
 mod tests {
     use super::*;
 
+    /// `http_get` returns non-2xx answers as responses, undoes chunked encoding and keeps
+    /// the headers, against a one-shot server on loopback.
     #[test]
-    fn dechunk_joins_chunks_and_needs_the_last_one() {
-        let body = b"4\r\nWiki\r\n6;ext=1\r\npedia \r\n0\r\n\r\n";
-        assert_eq!(dechunk(body).as_deref(), Some(&b"Wikipedia "[..]));
-        assert_eq!(dechunk(b"4\r\nWiki\r\n"), None);
-        assert_eq!(dechunk(b"4\r\nWi"), None);
-    }
-
-    #[test]
-    fn response_complete_by_length_or_last_chunk() {
-        let head = b"HTTP/1.1 200 OK\r\nContent-Length: 3";
-        assert!(!response_complete(head, b"ab"));
-        assert!(response_complete(head, b"abc"));
-        let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked";
-        assert!(!response_complete(chunked, b"1\r\na\r\n"));
-        assert!(response_complete(chunked, b"1\r\na\r\n0\r\n\r\n"));
-        // Neither: only EOF ends it.
-        assert!(!response_complete(b"HTTP/1.0 200 OK", b"abc"));
+    fn http_get_reads_chunked_error_responses() {
+        use std::io::{Read, Write};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                conn.read_exact(&mut byte).unwrap();
+                head.push(byte[0]);
+            }
+            conn.write_all(
+                b"HTTP/1.1 404 Not Found\r\nX-Test: yes\r\nTransfer-Encoding: chunked\r\n\r\n\
+                  4\r\nWiki\r\n6\r\npedia \r\n0\r\n\r\n",
+            )
+            .unwrap();
+            String::from_utf8(head).unwrap()
+        });
+        let res = http_get(addr, "/x?y=1").unwrap();
+        let request = server.join().unwrap();
+        assert!(request.starts_with("GET /x?y=1 HTTP/1.1\r\n"), "{request}");
+        assert!(
+            !request.to_ascii_lowercase().contains("accept-encoding"),
+            "{request}"
+        );
+        assert_eq!(res.status, 404);
+        assert_eq!(res.header("x-test"), Some("yes"));
+        assert_eq!(res.body, b"Wikipedia ");
     }
 
     #[test]

@@ -40,9 +40,9 @@ use sim_core::Scenario;
 
 use crate::id;
 use crate::page::{self, PageMeta};
+use crate::state::AppState;
 use crate::store::{Inserted, StoredScenario};
 use crate::verdict::{self, Budget, Verdict};
-use crate::web::{error_chain, AppState};
 
 /// The header that carries a stored scenario's format version.
 pub const FORMAT_HEADER: HeaderName = HeaderName::from_static("x-mmrace-format");
@@ -114,6 +114,23 @@ impl IntoResponse for ApiError {
 /// A JSON error response (used by the middleware for the request timeout).
 pub fn error_response(status: StatusCode, message: String) -> Response {
     ApiError::new(status, message).into_response()
+}
+
+/// `error: cause: cause` on one line.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    let mut previous = s.clone();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !previous.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        previous = text;
+        source = cause.source();
+    }
+    s
 }
 
 // ---------------------------------------------------------------------------------------------

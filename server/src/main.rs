@@ -11,23 +11,24 @@ use clap::Parser;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
-use server::config::{Cli, Command, Database, ServeArgs, ServeConfig, DEFAULT_LOG};
+use server::cli::{Cli, Command, Database, ServeArgs, ServeConfig, DEFAULT_LOG};
 use server::frontend::Frontend;
+use server::state::AppState;
 use server::store::Store;
-use server::web::{self, AppState};
+use server::web;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.log.as_deref());
     let result = match cli.command {
         Command::Serve(args) => serve(args),
-        Command::Run(args) => return analysis(|out| server::cli::run(&args, out)),
+        Command::Run(args) => return analysis(|out| server::run::run(&args, out)),
         Command::Export(args) => return analysis(|out| server::export::export(&args, out)),
         Command::Check(args) => {
             // A progress line on a terminal (stderr), overwritten in place.
             let tty = std::io::stderr().is_terminal() && !args.json;
             return analysis(|out| {
-                let r = server::cli::check(&args, out, |line| {
+                let r = server::check::check(&args, out, |line| {
                     if tty {
                         let _ = write!(std::io::stderr(), "\r\x1b[2K{line}");
                     }

@@ -395,33 +395,19 @@ fn migrator(list: &'static [MigrationSource]) -> Migrator {
     Migrator::with_migrations(migrations)
 }
 
-/// The current time as RFC 3339 UTC with milliseconds (`2026-11-26T12:34:56.789Z`), without a
-/// date crate: days since the epoch to a civil date (Howard Hinnant's algorithm).
+/// The current time as RFC 3339 UTC with milliseconds (`2026-11-26T12:34:56.789Z`).
 pub fn now_rfc3339() -> String {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    rfc3339(since.as_secs() as i64, since.subsec_millis())
+    rfc3339(time::OffsetDateTime::now_utc())
 }
 
-fn rfc3339(secs: i64, millis: u32) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+fn rfc3339(t: time::OffsetDateTime) -> String {
+    // Always three fractional digits and `Z`: stored timestamps sort as text.
+    const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    t.to_offset(time::UtcOffset::UTC)
+        .format(FORMAT)
+        .expect("a UTC date between years 0 and 9999 formats")
 }
 
 #[cfg(test)]
@@ -473,10 +459,16 @@ mod tests {
 
     #[test]
     fn timestamps() {
-        assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339(951_782_400, 5), "2000-02-29T00:00:00.005Z");
-        assert_eq!(rfc3339(1_795_000_000, 999), "2026-11-18T11:06:40.999Z");
-        assert_eq!(rfc3339(4_107_542_399, 0), "2100-02-28T23:59:59.000Z");
+        let at = |secs: i64, millis: i64| {
+            rfc3339(
+                time::OffsetDateTime::from_unix_timestamp(secs).unwrap()
+                    + time::Duration::milliseconds(millis),
+            )
+        };
+        assert_eq!(at(0, 0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(at(951_782_400, 5), "2000-02-29T00:00:00.005Z");
+        assert_eq!(at(1_795_000_000, 999), "2026-11-18T11:06:40.999Z");
+        assert_eq!(at(4_107_542_399, 0), "2100-02-28T23:59:59.000Z");
         let now = now_rfc3339();
         assert_eq!(now.len(), 24, "{now}");
         assert!(now.starts_with("20") && now.ends_with('Z'), "{now}");

@@ -32,19 +32,13 @@ use serde::Serialize;
 use serde_json::json;
 use tokio::net::TcpListener;
 
-use crate::api::{self, ScenarioCache};
-use crate::frontend::Frontend;
-use crate::limits::{Limits, RateLimiter};
-use crate::metrics::Metrics;
-use crate::store::Store;
+use crate::api::{self, error_chain};
+use crate::state::{AppState, Shared};
 
 /// How long `/healthz` waits for the database before answering 503.
 const HEALTH_DB_TIMEOUT: Duration = Duration::from_secs(3);
 /// After a shutdown signal, how long in-flight requests get to finish.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-/// Memory for stored scenarios kept hot (they are immutable, so never stale).
-pub const CACHE_BYTES: usize = 64 * 1024 * 1024;
-
 /// The Content-Security-Policy of every page but `/embed/`: only the app's own script, style
 /// and wasm; no framing.
 pub const CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
@@ -56,57 +50,6 @@ pub const CSP_EMBED: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-
                              style-src 'self'; img-src 'self' data:; connect-src 'self'; \
                              base-uri 'self'; form-action 'self'; object-src 'none'; \
                              frame-ancestors *";
-
-/// Options of the HTTP layer beyond the store and the frontend.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Options {
-    pub limits: Limits,
-    /// Take the client address for rate limiting from the last `X-Forwarded-For` entry
-    /// (behind a reverse proxy or load balancer that sets it), not from the socket.
-    pub trust_forwarded_for: bool,
-}
-
-/// What every handler can reach. Cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Store,
-    pub frontend: Arc<Frontend>,
-    pub shared: Arc<Shared>,
-}
-
-/// Per-process state shared by all requests.
-pub struct Shared {
-    pub options: Options,
-    pub metrics: Metrics,
-    pub cache: ScenarioCache,
-    pub uploads: RateLimiter,
-    pub explorer: Arc<tokio::sync::Semaphore>,
-}
-
-impl AppState {
-    /// Default options (the limits a production server runs with).
-    pub fn new(store: Store, frontend: Frontend) -> Self {
-        Self::with_options(store, frontend, Options::default())
-    }
-
-    pub fn with_options(store: Store, frontend: Frontend, options: Options) -> Self {
-        let limits = &options.limits;
-        let shared = Shared {
-            metrics: Metrics::default(),
-            cache: ScenarioCache::new(CACHE_BYTES),
-            uploads: RateLimiter::new(limits.uploads_per_minute, limits.upload_burst),
-            explorer: Arc::new(tokio::sync::Semaphore::new(
-                limits.explorer_concurrency.max(1),
-            )),
-            options,
-        };
-        AppState {
-            store,
-            frontend: Arc::new(frontend),
-            shared: Arc::new(shared),
-        }
-    }
-}
 
 /// Every routed path with its methods, as the router is built from it ([`router`]). The
 /// OpenAPI document must list exactly these.
@@ -377,23 +320,6 @@ async fn frontend(State(state): State<AppState>, req: Request<Body>) -> Response
         }
     }
     state.frontend.respond(req).await
-}
-
-/// `error: cause: cause` on one line.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    let mut previous = s.clone();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !previous.contains(&text) {
-            s.push_str(": ");
-            s.push_str(&text);
-        }
-        previous = text;
-        source = cause.source();
-    }
-    s
 }
 
 /// How long a client may take to send a request's headers (also how long an idle keep-alive

@@ -19,7 +19,7 @@ use common::{
 };
 use serde_json::{json, Value};
 use server::frontend::Frontend;
-use server::web::{AppState, Options};
+use server::state::{AppState, Options};
 
 const INDEX: &str = "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>mmrace — step through Linux mm races</title>\n<meta name=\"description\" content=\"default description\">\n<link rel=\"stylesheet\" href=\"./style.css\">\n<script type=\"module\" src=\"./boot.js\"></script>\n</head>\n<body></body>\n</html>\n";
 

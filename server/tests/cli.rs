@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use common::TempDir;
-use server::config::{Cli, Command as Sub, ConfigError, Database, ServeArgs};
+use server::cli::{Cli, Command as Sub, ConfigError, Database, ServeArgs};
 
 fn serve_args(extra: &[&str]) -> ServeArgs {
     let mut argv = vec![
@@ -103,7 +103,7 @@ fn empty_or_absent_database_url_uses_sqlite() {
     for url in [None, Some("".as_ref())] {
         let config = serve_args(&[]).resolve(url).unwrap();
         assert_eq!(config.database, Database::Sqlite("x.sqlite3".into()));
-        assert_eq!(config.options, server::web::Options::default());
+        assert_eq!(config.options, server::state::Options::default());
         assert_eq!(config.addr.to_string(), "127.0.0.1:0");
         assert_eq!(config.static_dir, None);
     }

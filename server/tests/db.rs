@@ -78,7 +78,10 @@ async fn healthz_is_ok_with_the_database(db: &TestDb) {
 
 async fn healthz_is_503_when_the_database_fails(db: &TestDb) {
     let store = db.reopen().await;
-    let app = server::web::router(server::web::AppState::new(store.clone(), Frontend::Missing));
+    let app = server::web::router(server::state::AppState::new(
+        store.clone(),
+        Frontend::Missing,
+    ));
     store.close().await; // every query now fails
     let reply = get(&app, "/healthz").await;
     assert_eq!(reply.status, 503);

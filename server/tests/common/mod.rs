@@ -16,8 +16,9 @@ use http_body_util::BodyExt;
 use tower::ServiceExt;
 
 use server::frontend::Frontend;
+use server::state::{AppState, Options};
 use server::store::Store;
-use server::web::{router, AppState, Options};
+use server::web::router;
 
 /// A fresh directory under the system temp dir, removed on drop.
 pub struct TempDir(PathBuf);
