@@ -162,7 +162,7 @@ impl<T: Serialize> Serialize for Shared<T> {
 ///
 /// Stored densely (values up to the highest index written, and a presence bitmap) because
 /// the explorer copies a table each time a step writes one of its entries (copy-on-write in
-/// [`PteTable`]): one flat copy of at most 4 KiB instead of rebuilding a ~50-node B-tree. `Hash`, `PartialEq` and `Serialize` are
+/// [`PteTable`](crate::state::PteTable)): one flat copy of at most 4 KiB instead of rebuilding a ~50-node B-tree. `Hash`, `PartialEq` and `Serialize` are
 /// exactly those of the `BTreeMap` this replaced (length, then index and value in index
 /// order), so state and trace hashes are unchanged.
 ///
