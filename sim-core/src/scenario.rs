@@ -328,12 +328,9 @@ impl Scenario {
             if bad_json {
                 return err(path, format!("invalid JSON: {e}"));
             }
-            // A nested path from a hand-written deserializer (see ops::PATH_MARK).
-            let mut parts = msg.splitn(3, crate::ops::PATH_MARK);
-            match (parts.next(), parts.next(), parts.next()) {
-                (Some(""), Some(sub), Some(rest)) => err(format!("{path}.{sub}"), rest),
-                _ => err(path, msg),
-            }
+            // A member's path from a hand-written deserialiser (`json_path::PATH_MARK`).
+            let (path, message) = crate::json_path::splice(path, &msg);
+            err(path, message)
         })
     }
 
