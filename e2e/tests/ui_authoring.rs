@@ -343,7 +343,7 @@ async fn gallery(app: &App) -> Result<()> {
     // Filter by operation and by invariant.
     app.find("#library-op")
         .await?
-        .select_by_value("split")
+        .select_by_value("split_huge_pmd")
         .await?;
     app.settle().await?;
     let split = app.count("#library .card").await?;
@@ -420,7 +420,7 @@ async fn builder(app: &App) -> Result<()> {
         .await?
         .select_by_value("read")
         .await?;
-    set_input(app, "#b-op-addr", "0x7f0000001000").await?;
+    set_input(app, "#b-op-0", "0x7f0000001000").await?;
     app.click("button#b-add-op").await?;
     let want = "thread \"reader\" on cpu 1 {\n  read 0x7f0000001000\n}";
     poll("the text to show the thread", DEFAULT_TIMEOUT, async || {

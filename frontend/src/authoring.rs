@@ -5,7 +5,7 @@
 
 use sim_core::link::Link;
 use sim_core::litmus;
-use sim_core::ops::OpSpec;
+use sim_core::ops::{Listing, OpInfo, OpSpec, REGISTRY};
 use sim_core::scenario::{Expectation, NamedSchedule, Steps};
 use sim_core::Scenario;
 
@@ -140,22 +140,20 @@ pub fn parse_verdicts(text: &str) -> Result<Vec<(String, Exhaustive)>, String> {
     Ok(out)
 }
 
-/// The operation filters of the gallery: (label, the op kinds it matches).
-pub const OP_FILTERS: &[(&str, &[&str])] = &[
-    ("mprotect", &["mprotect"]),
-    ("migrate", &["migrate"]),
-    ("split", &["split_huge_pmd"]),
-    ("access", &["read", "write"]),
-];
-
-fn op_kind(op: &OpSpec) -> &'static str {
-    match op {
-        OpSpec::Mprotect { .. } => "mprotect",
-        OpSpec::Migrate { .. } => "migrate",
-        OpSpec::SplitHugePmd { .. } => "split_huge_pmd",
-        OpSpec::Read { .. } => "read",
-        OpSpec::Write { .. } => "write",
-    }
+/// The operation filters of the gallery, one per operation file (`sim_core::ops::Listing`):
+/// (label, the operations it matches).
+pub fn op_filters() -> Vec<(&'static str, Vec<&'static str>)> {
+    Listing::ALL
+        .iter()
+        .map(|l| {
+            let ops = REGISTRY
+                .iter()
+                .filter(|r| r.listing == *l)
+                .map(|r| r.name)
+                .collect();
+            (l.name(), ops)
+        })
+        .collect()
 }
 
 /// One card of the library page.
@@ -220,7 +218,7 @@ impl GalleryEntry {
         let mut ops: Vec<&'static str> = sc
             .threads
             .iter()
-            .flat_map(|t| t.ops.iter().map(op_kind))
+            .flat_map(|t| t.ops.iter().map(OpSpec::name))
             .collect();
         ops.sort_unstable();
         ops.dedup();
@@ -261,15 +259,15 @@ impl GalleryEntry {
     }
 
     /// Does the entry pass the filters? `query` is matched (case-insensitively, every word)
-    /// against the title, summary, kernel and file name; `op` is an [`OP_FILTERS`] label;
+    /// against the title, summary, kernel and file name; `op` is an [`op_filters`] label;
     /// `invariant` an invariant id.
     pub fn matches(&self, query: &str, op: &str, invariant: &str) -> bool {
         if !op.is_empty() {
-            let kinds = OP_FILTERS
+            let filters = op_filters();
+            let kinds = filters
                 .iter()
                 .find(|(l, _)| *l == op)
-                .map(|(_, k)| *k)
-                .unwrap_or(&[]);
+                .map_or(&[][..], |(_, k)| k.as_slice());
             if !self.ops.iter().any(|o| kinds.contains(o)) {
                 return false;
             }
@@ -418,12 +416,23 @@ const KEYWORDS: &[&str] = &[
     "blocked",
     "holds",
 ];
-const OPS: &[&str] = &["mprotect", "migrate", "split_huge_pmd", "read", "write"];
+/// Whether `w` is a registered operation's name.
+fn is_op(w: &str) -> bool {
+    OpInfo::get(w).is_some()
+}
+
+/// Whether `w` is a word of an operation's field leads (`pfn` in `-> pfn`).
+fn is_lead_word(w: &str) -> bool {
+    REGISTRY
+        .iter()
+        .flat_map(|r| r.fields)
+        .any(|f| f.lead.split_whitespace().any(|p| p == w))
+}
 
 fn classify_word(w: &str) -> Tok {
-    if KEYWORDS.contains(&w) {
+    if KEYWORDS.contains(&w) || is_lead_word(w) {
         Tok::Keyword
-    } else if OPS.contains(&w) {
+    } else if is_op(w) {
         Tok::Op
     } else if w.starts_with("PROT_")
         || w.starts_with("VM_")
@@ -697,11 +706,7 @@ pub fn line_of_path(text: &str, path: &str) -> usize {
             .and_then(|p| p.split(']').next())
             .and_then(|p| p.parse::<usize>().ok())
         {
-            if let Some((l, _)) = stmts[at + 1..]
-                .iter()
-                .take_while(|(_, w)| OPS.contains(&w.as_str()))
-                .nth(j)
-            {
+            if let Some((l, _)) = stmts[at + 1..].iter().take_while(|(_, w)| is_op(w)).nth(j) {
                 return *l;
             }
         }
@@ -860,19 +865,6 @@ pub fn prot_name(p: u32) -> String {
     }
 }
 
-/// One line describing an operation (as the litmus text writes it).
-pub fn op_label(op: &OpSpec) -> String {
-    match op {
-        OpSpec::Mprotect { addr, len, prot } => {
-            format!("mprotect {addr} {len} {}", prot_name(prot.0))
-        }
-        OpSpec::Migrate { addr, to_pfn } => format!("migrate {addr} -> pfn {to_pfn}"),
-        OpSpec::SplitHugePmd { addr } => format!("split_huge_pmd {addr}"),
-        OpSpec::Read { addr } => format!("read {addr}"),
-        OpSpec::Write { addr, value } => format!("write {addr} = {value}"),
-    }
-}
-
 /// The builder's list: (part, label), in the order the text has them.
 pub fn parts(sc: &Scenario) -> Vec<(Part, String)> {
     let mut v = Vec::new();
@@ -897,7 +889,7 @@ pub fn parts(sc: &Scenario) -> Vec<(Part, String)> {
             format!("T{i} “{}” on cpu {}", t.name, t.cpu),
         ));
         for (j, op) in t.ops.iter().enumerate() {
-            v.push((Part::Op(i, j), format!("  {}", op_label(op))));
+            v.push((Part::Op(i, j), format!("  {}", litmus::print_op(op))));
         }
     }
     v
@@ -952,15 +944,38 @@ const BUILDER_FORMS: &str = concat!(
     r#"<input id="b-thread-cpu" type="text" value="0" aria-label="thread cpu">"#,
     r#"<button id="b-add-thread" data-add="thread">Add thread</button></div>"#,
 );
-const BUILDER_OP: &str = concat!(
-    r#"<select id="b-op-kind" aria-label="operation"><option value="mprotect" selected>mprotect</option>"#,
-    r#"<option value="migrate">migrate</option><option value="split_huge_pmd">split_huge_pmd</option>"#,
-    r#"<option value="read">read</option><option value="write">write</option></select>"#,
-    r#"<input id="b-op-addr" type="text" placeholder="address" aria-label="operation address">"#,
-    r#"<input id="b-op-arg" type="text" placeholder="length / pfn / value" aria-label="length, target pfn or value">"#,
-    r#"<input id="b-op-prot" type="text" placeholder="prot (mprotect)" aria-label="mprotect protection">"#,
-    r#"<button id="b-add-op" data-add="op">Add operation</button></div>"#,
-);
+
+/// How many field inputs the operation form has: as many as the operation with the most.
+pub fn op_form_slots() -> usize {
+    REGISTRY.iter().map(|r| r.fields.len()).max().unwrap_or(0)
+}
+
+/// The operation form, derived from the registered operations: a choice of operation, then
+/// one input per field position (`b-op-0`, `b-op-1`, ...), each saying what it holds for the
+/// operations that have it ("length / target pfn / value").
+fn builder_op_form(h: &mut String) {
+    h.push_str(r#"<select id="b-op-kind" aria-label="operation">"#);
+    for (i, r) in REGISTRY.iter().enumerate() {
+        let sel = if i == 0 { " selected" } else { "" };
+        h.push_str(&format!(r#"<option value="{0}"{sel}>{0}</option>"#, r.name));
+    }
+    h.push_str("</select>");
+    for slot in 0..op_form_slots() {
+        let mut labels: Vec<&str> = Vec::new();
+        for r in REGISTRY {
+            if let Some(f) = r.fields.get(slot) {
+                if !labels.contains(&f.label) {
+                    labels.push(f.label);
+                }
+            }
+        }
+        let placeholder = labels.join(" / ");
+        h.push_str(&format!(
+            r#"<input id="b-op-{slot}" type="text" placeholder="{placeholder}" aria-label="operation {placeholder}">"#
+        ));
+    }
+    h.push_str(r#"<button id="b-add-op" data-add="op">Add operation</button></div>"#);
+}
 
 /// The builder's inner HTML: the parts with their remove buttons, then the forms.
 pub fn builder_html(sc: &Scenario) -> String {
@@ -982,7 +997,7 @@ pub fn builder_html(sc: &Scenario) -> String {
         h.push_str("</option>");
     }
     h.push_str("</select>");
-    h.push_str(BUILDER_OP);
+    builder_op_form(&mut h);
     h
 }
 
@@ -1025,14 +1040,12 @@ pub enum Add {
         name: String,
         cpu: String,
     },
-    /// `kind` is `mprotect`, `migrate`, `split_huge_pmd`, `read` or `write`; `arg` is the
-    /// length, target pfn or value; `prot` only for mprotect.
+    /// `kind` is a registered operation's name; `fields` its field values as typed, in the
+    /// order of its fields (extra ones are ignored).
     Op {
         thread: usize,
         kind: String,
-        addr: String,
-        arg: String,
-        prot: String,
+        fields: Vec<String>,
     },
 }
 
@@ -1085,26 +1098,21 @@ fn statement(a: &Add) -> Result<String, String> {
                 serde_json::to_string(name).unwrap_or_default()
             )
         }
-        Add::Op {
-            kind,
-            addr,
-            arg,
-            prot,
-            ..
-        } => {
-            let addr = field("address", addr)?;
-            match kind.as_str() {
-                "mprotect" => format!(
-                    "mprotect {addr} {} {}",
-                    field("length", arg)?,
-                    field("protection", prot)?
-                ),
-                "migrate" => format!("migrate {addr} -> pfn {}", field("target pfn", arg)?),
-                "split_huge_pmd" => format!("split_huge_pmd {addr}"),
-                "read" => format!("read {addr}"),
-                "write" => format!("write {addr} = {}", field("value", arg)?),
-                k => return Err(format!("operation: unknown kind `{k}`")),
+        Add::Op { kind, fields, .. } => {
+            let Some(info) = OpInfo::get(kind) else {
+                return Err(format!("operation: unknown kind `{kind}`"));
+            };
+            let mut s = info.name.to_string();
+            for (i, f) in info.fields.iter().enumerate() {
+                let v = field(f.label, fields.get(i).map_or("", String::as_str))?;
+                s.push(' ');
+                if !f.lead.is_empty() {
+                    s.push_str(f.lead);
+                    s.push(' ');
+                }
+                s.push_str(v);
             }
+            s
         }
     })
 }
@@ -1410,7 +1418,10 @@ mod tests {
     #[test]
     fn gallery_search_by_operation_invariant_and_text() {
         let g = gallery();
-        let split: Vec<_> = g.iter().filter(|e| e.matches("", "split", "")).collect();
+        let split: Vec<_> = g
+            .iter()
+            .filter(|e| e.matches("", "split_huge_pmd", ""))
+            .collect();
         assert!(!split.is_empty());
         assert!(split.iter().all(|e| e.ops.contains(&"split_huge_pmd")));
         assert!(split.len() < g.len());
@@ -1427,6 +1438,60 @@ mod tests {
             .collect();
         assert_eq!(q, ["whatif-c-restore-from-stale-entry-v6.3.json"]);
         assert!(g.iter().all(|e| !e.matches("no-such-word", "", "")));
+    }
+
+    /// The builder's operation form and the highlighter are derived from the registered
+    /// operations: each one can be chosen, filled in field by field and highlighted.
+    #[test]
+    fn every_registered_operation_has_a_form_and_is_highlighted() {
+        let html = builder_html(&App::default_scenario());
+        for info in REGISTRY {
+            assert!(
+                html.contains(&format!("<option value=\"{}\"", info.name)),
+                "{}",
+                info.name
+            );
+            let fields: Vec<String> = info
+                .fields
+                .iter()
+                .map(|f| match f.kind {
+                    sim_core::ops::Kind::Number => "0x7f0000001000".to_string(),
+                    sim_core::ops::Kind::Prot => "PROT_READ".to_string(),
+                })
+                .collect();
+            let stmt = statement(&Add::Op {
+                thread: 0,
+                kind: info.name.into(),
+                fields,
+            })
+            .unwrap();
+            let sc = litmus::parse(&format!("mmrace v6.4\nthread \"t\" {{\n{stmt}\n}}")).unwrap();
+            assert_eq!(sc.threads[0].ops[0].name(), info.name, "{stmt}");
+            let toks = highlight_line(&stmt);
+            assert_eq!(toks[0], (Tok::Op, info.name), "{stmt}");
+            for f in info.fields {
+                for w in f
+                    .lead
+                    .split_whitespace()
+                    .filter(|w| w.starts_with(char::is_alphabetic))
+                {
+                    assert!(toks.contains(&(Tok::Keyword, w)), "{stmt}: {toks:?}");
+                }
+                assert!(
+                    html.contains(f.label),
+                    "{}: no input for {}",
+                    info.name,
+                    f.label
+                );
+            }
+            let missing = statement(&Add::Op {
+                thread: 0,
+                kind: info.name.into(),
+                fields: Vec::new(),
+            })
+            .unwrap_err();
+            assert_eq!(missing, format!("{}: fill it in", info.fields[0].label));
+        }
     }
 
     #[test]
@@ -1489,9 +1554,7 @@ mod tests {
             &Add::Op {
                 thread: n,
                 kind: "read".into(),
-                addr: "0x7f0000100000".into(),
-                arg: "".into(),
-                prot: "".into(),
+                fields: vec!["0x7f0000100000".into()],
             },
         )
         .unwrap();
@@ -1546,9 +1609,7 @@ mod tests {
             &Add::Op {
                 thread: 9,
                 kind: "read".into(),
-                addr: "0x1".into(),
-                arg: "".into(),
-                prot: "".into(),
+                fields: vec!["0x1".into()],
             },
         )
         .unwrap_err();

@@ -188,9 +188,9 @@ fn form(which: &str) -> Add {
         _ => Add::Op {
             thread: val("b-op-thread").parse().unwrap_or(usize::MAX),
             kind: val("b-op-kind"),
-            addr: val("b-op-addr"),
-            arg: val("b-op-arg"),
-            prot: val("b-op-prot"),
+            fields: (0..authoring::op_form_slots())
+                .map(|i| val(&format!("b-op-{i}")))
+                .collect(),
         },
     }
 }

@@ -9,7 +9,7 @@ use std::rc::Rc;
 use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
-use crate::authoring::{self, GalleryEntry, Verdict, OP_FILTERS};
+use crate::authoring::{self, GalleryEntry, Verdict};
 
 #[derive(Properties, PartialEq)]
 pub struct Props {
@@ -72,8 +72,8 @@ pub fn gallery(p: &Props) -> Html {
                 <label>{ "operation " }
                     <select id="library-op" onchange={on_op}>
                         <option value="" selected={op.is_empty()}>{ "any" }</option>
-                        { for OP_FILTERS.iter().map(|(l, _)| html! {
-                            <option value={*l} selected={*op == *l}>{ *l }</option>
+                        { for authoring::op_filters().into_iter().map(|(l, _)| html! {
+                            <option value={l} selected={*op == l}>{ l }</option>
                         }) }
                     </select>
                 </label>

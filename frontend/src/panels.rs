@@ -548,10 +548,10 @@ fn frame(
                 let mark = if cur { "▶" } else if was { "✓" } else { "" };
                 html! {
                     <>
-                    <li class={c} title={format!("{} — {}\n{}", l.func, l.file, l.text)}
+                    <li class={c} title={format!("{} — {}\n{}", l.func, l.file, l.text(k))}
                         aria-current={if cur { "step" } else { "false" }}>
                         <span class="mark" aria-hidden="true">{ mark }</span>
-                        <code>{ l.text }</code>
+                        <code>{ l.text(k) }</code>
                         { for tag.map(|(c, t)| html! { <span class={classes!("ltag", c)}>{ t }</span> }) }
                         { for (cur && innermost).then(|| html! { <span class="sr-only">{ " (next step)" }</span> }) }
                     </li>

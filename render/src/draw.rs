@@ -572,7 +572,7 @@ fn threads(d: &mut Doc, f: &Frame, y0: f64) -> f64 {
                     );
                     // Room for the underscores' descent above the highlighted line.
                     y += lh + 4.0;
-                    let lines = wrap(&format!("▶ {}", info.text.trim()), fs, inner_w - 8.0, 3);
+                    let lines = wrap(&format!("▶ {}", info.text(k).trim()), fs, inner_w - 8.0, 3);
                     let room = ((y0 + max_h - y) / lh).floor().max(0.0) as usize;
                     let lines = &lines[..lines.len().min(room)];
                     if !lines.is_empty() {
@@ -596,7 +596,7 @@ fn threads(d: &mut Doc, f: &Frame, y0: f64) -> f64 {
                         fs - 1,
                         c::MUTED,
                         &fit(
-                            &format!("in {}: {}", info.func, info.text.trim()),
+                            &format!("in {}: {}", info.func, info.text(k).trim()),
                             fs - 1,
                             inner_w,
                         ),

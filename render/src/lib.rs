@@ -398,6 +398,38 @@ mod tests {
         );
     }
 
+    /// A listing line that reads differently on v6.3 and v6.4 is drawn in the running
+    /// kernel's words only: mprotect's last line names `vma_end_write_all` on v6.4 alone.
+    #[test]
+    fn pictures_show_the_running_kernels_line() {
+        for (name, v64) in [
+            ("seed-mprotect-vs-migration-v6.3.json", false),
+            ("seed-mprotect-vs-migration-v6.4.json", true),
+        ] {
+            let sc = Scenario::from_json(sim_core::library::get(name).unwrap()).unwrap();
+            let mut m = sc.build().unwrap();
+            let schedule = sc.schedules[0].resolve(&m).unwrap();
+            // The step before which the mprotect thread is at its listing's last line.
+            let mut at = None;
+            for (i, &t) in schedule.iter().enumerate() {
+                let pos = m.position(0);
+                if pos
+                    .last()
+                    .is_some_and(|p| p.info().differs() && p.info().func == "do_mprotect_pkey")
+                {
+                    at = Some(i);
+                    break;
+                }
+                m.step(t).unwrap();
+            }
+            let at = at.unwrap_or_else(|| panic!("{name}: mprotect never reaches its last line"));
+            let film = Film::new(&sc, &schedule, None);
+            let svg = film.svg(at, Size::Hd720, false).unwrap();
+            assert!(svg.contains("mmap_write_unlock(mm)"), "{name}: {svg}");
+            assert_eq!(svg.contains("vma_end_write_all"), v64, "{name}");
+        }
+    }
+
     #[test]
     fn notes_follow_the_named_schedule_until_the_schedule_leaves_it() {
         let text = sim_core::library::get("mprotect-basic.json").unwrap();

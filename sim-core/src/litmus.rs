@@ -66,8 +66,11 @@
 //! prot      = NUM(0-7) | PROT { "|" PROT }       PROT = PROT_NONE|PROT_READ|PROT_WRITE|PROT_EXEC
 //! op        = "mprotect" NUM NUM prot            (addr, len, prot)
 //!           | "migrate" NUM "->" ["pfn"] NUM     (addr, to_pfn)
-//!           | "split_huge_pmd" NUM | "read" NUM
+//!           | "split_huge_pmd" NUM               (addr)
+//!           | "read" NUM                         (addr)
 //!           | "write" NUM "=" NUM                (addr, value)
+//!                               (each operation of crate::ops as its fields spell it:
+//!                                a lead's punctuation is required, its words optional)
 //! steps     = "[" { NUM } "]"                    (explicit thread list; commas optional;
 //!                                                 may span lines)
 //!           | STRING                             (compact form, verbatim)
@@ -99,7 +102,7 @@ use crate::condition::Condition;
 use crate::flags::{PROT_EXEC, PROT_READ, PROT_WRITE};
 use crate::kernel::{Kernel, Mutation, Version};
 use crate::num::{Hex, Prot};
-use crate::ops::OpSpec;
+use crate::ops::{Kind, OpInfo, OpSpec, REGISTRY};
 use crate::scenario::{
     Expectation, NamedSchedule, PageSpec, Scenario, Steps, ThreadJson, TlbSpec, VmaSpec, FORMAT,
     MAX_JSON_BYTES,
@@ -216,23 +219,7 @@ pub fn print(sc: &Scenario) -> String {
         s.push_str(" {\n");
         for op in &t.ops {
             s.push_str("  ");
-            match op {
-                OpSpec::Mprotect { addr, len, prot } => {
-                    let _ = write!(s, "mprotect {addr} {len} {}", prot_text(*prot));
-                }
-                OpSpec::Migrate { addr, to_pfn } => {
-                    let _ = write!(s, "migrate {addr} -> pfn {to_pfn}");
-                }
-                OpSpec::SplitHugePmd { addr } => {
-                    let _ = write!(s, "split_huge_pmd {addr}");
-                }
-                OpSpec::Read { addr } => {
-                    let _ = write!(s, "read {addr}");
-                }
-                OpSpec::Write { addr, value } => {
-                    let _ = write!(s, "write {addr} = {value}");
-                }
-            }
+            s.push_str(&print_op(op));
             s.push('\n');
         }
         s.push_str("}\n");
@@ -294,6 +281,26 @@ fn quote(s: &str) -> String {
     serde_json::to_string(s).expect("strings serialise")
 }
 
+/// An operation as the litmus text writes it (`migrate 0x7f0000000000 -> pfn 0x23456`): its
+/// name, then each field after its lead.
+pub fn print_op(op: &OpSpec) -> String {
+    let mut s = op.name().to_string();
+    for (f, v) in op.fields().iter().zip(op.values()) {
+        s.push(' ');
+        if !f.lead.is_empty() {
+            s.push_str(f.lead);
+            s.push(' ');
+        }
+        match f.kind {
+            Kind::Number => {
+                let _ = write!(s, "{}", Hex(v));
+            }
+            Kind::Prot => s.push_str(&prot_text(Prot(v as u32))),
+        }
+    }
+    s
+}
+
 fn prot_text(p: Prot) -> String {
     if p.0 <= 7 {
         crate::flags::prot_name(p.0)
@@ -340,7 +347,12 @@ fn is_bare_steps(s: &str) -> bool {
 
 const STATEMENTS: &str =
     "a statement (vma, page, thp, tlb, alloc, thread, schedule, expect, note, exists, ~exists, forall, description, cpus, format)";
-const OPERATIONS: &str = "an operation (mprotect, migrate, split_huge_pmd, read, write) or `}`";
+/// What may come next in a thread's braces.
+fn operations_expected() -> String {
+    let names: Vec<&str> = REGISTRY.iter().map(|r| r.name).collect();
+    format!("an operation ({}) or `}}`", names.join(", "))
+}
+
 const PROT_EXPECTED: &str =
     "a protection (PROT_NONE, PROT_READ, PROT_WRITE, PROT_EXEC joined by |, or 0-7)";
 
@@ -1134,39 +1146,12 @@ impl<'a> Parser<'a> {
                 _ => {}
             }
             let Some((at, w)) = self.word() else {
-                return Err(self.error(OPERATIONS));
+                return Err(self.error(operations_expected()));
             };
-            let op = match w {
-                "mprotect" => OpSpec::Mprotect {
-                    addr: self.hex("a hex address")?,
-                    len: self.hex("a hex length")?,
-                    prot: self.prot()?,
-                },
-                "migrate" => {
-                    let addr = self.hex("a hex address")?;
-                    self.expect_punct("->", "`->` and the target pfn")?;
-                    self.keyword("pfn");
-                    OpSpec::Migrate {
-                        addr,
-                        to_pfn: self.hex("a hex pfn")?,
-                    }
-                }
-                "split_huge_pmd" => OpSpec::SplitHugePmd {
-                    addr: self.hex("a hex address")?,
-                },
-                "read" => OpSpec::Read {
-                    addr: self.hex("a hex address")?,
-                },
-                "write" => {
-                    let addr = self.hex("a hex address")?;
-                    self.expect_punct("=", "`=` and the value to store")?;
-                    OpSpec::Write {
-                        addr,
-                        value: self.hex("a hex value")?,
-                    }
-                }
-                _ => return Err(self.error_at(at, OPERATIONS)),
+            let Some(info) = OpInfo::get(w) else {
+                return Err(self.error_at(at, operations_expected()));
             };
+            let op = self.op(info)?;
             ops.push(op);
             self.skip_blank();
             if self.peek() != Some('}') {
@@ -1177,6 +1162,25 @@ impl<'a> Parser<'a> {
             }
         }
         Ok(ThreadJson { name, cpu, ops })
+    }
+
+    /// The fields of the operation `info` after its name, as its [`crate::ops::Field`]s spell them.
+    fn op(&mut self, info: &OpInfo) -> R<OpSpec> {
+        let mut values = Vec::with_capacity(info.fields.len());
+        for f in info.fields {
+            for piece in f.lead.split_whitespace() {
+                if piece.starts_with(is_word_start) {
+                    self.keyword(piece);
+                } else {
+                    self.expect_punct(piece, &format!("`{piece}` and the {}", f.label))?;
+                }
+            }
+            values.push(match f.kind {
+                Kind::Number => self.number(&format!("a hex {}", f.label))?,
+                Kind::Prot => u64::from(self.prot()?.0),
+            });
+        }
+        Ok(OpSpec::from_values(info.name, &values).expect("one value per field"))
     }
 
     fn steps(&mut self) -> R<Steps> {

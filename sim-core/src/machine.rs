@@ -405,7 +405,7 @@ impl Machine {
             line,
             func: info.func,
             file: info.file,
-            line_text: info.text,
+            line_text: info.text(&self.spec.kernel),
             explanation: log.explanation,
             locks: log.locks,
             changes: log.changes,

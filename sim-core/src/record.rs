@@ -6,9 +6,12 @@ use serde::Serialize;
 use crate::state::{LockId, RwMode, Tid, TlbEntry};
 
 /// One line of an operation's pseudo-code listing (our words, kernel names).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Line {
-    pub text: &'static str,
+    /// The words (v6.3's where v6.4 reads differently): read through [`Line::text`].
+    text: &'static str,
+    /// v6.4's words, where they differ.
+    v64: Option<&'static str>,
     /// The kernel function this line belongs to.
     pub func: &'static str,
     /// Its file in the kernel tree.
@@ -17,6 +20,53 @@ pub struct Line {
     pub indent: u8,
     /// Which kernels show this line.
     pub when: When,
+}
+
+impl Line {
+    /// A line that reads the same on every kernel.
+    pub const fn new(
+        indent: u8,
+        text: &'static str,
+        func: &'static str,
+        file: &'static str,
+        when: When,
+    ) -> Line {
+        Line {
+            text,
+            v64: None,
+            func,
+            file,
+            indent,
+            when,
+        }
+    }
+
+    /// The same line reading `text` on v6.4 (its own text is then v6.3's): one step that does
+    /// the same thing by a different rule on the two kernels keeps one line, and so one index.
+    pub const fn v64(self, text: &'static str) -> Line {
+        Line {
+            v64: Some(text),
+            ..self
+        }
+    }
+
+    /// The words shown on kernel `k`.
+    pub fn text(&self, k: &crate::kernel::Kernel) -> &'static str {
+        self.text_on(k.version)
+    }
+
+    /// The words on kernel version `v`.
+    pub fn text_on(&self, v: crate::kernel::Version) -> &'static str {
+        match (v, self.v64) {
+            (crate::kernel::Version::V6_4, Some(t)) => t,
+            _ => self.text,
+        }
+    }
+
+    /// Whether the line reads differently on v6.3 and v6.4.
+    pub fn differs(&self) -> bool {
+        self.v64.is_some()
+    }
 }
 
 /// Kernel condition for a listing line.
@@ -44,15 +94,7 @@ impl When {
     }
 }
 
-/// Which listing a line index refers to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Listing {
-    Mprotect,
-    Migrate,
-    SplitHugePmd,
-    Access,
-}
+pub use crate::ops::Listing;
 
 /// A position in a listing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]

@@ -390,6 +390,82 @@ impl<'a> Meter<'a> {
     }
 }
 
+/// The frames a scenario uses, each with the path that claimed it.
+#[derive(Default)]
+struct Pfns(VecMap<u64, String>);
+
+impl Pfns {
+    /// Claim `n` frames from `pfn` for `path`: they must exist, not be reserved, and not be
+    /// claimed already.
+    fn claim(&mut self, pfn: u64, n: u64, path: String) -> Result<(), ScenarioError> {
+        if pfn > limits::MAX_PFN {
+            return Err(err(
+                path,
+                format!(
+                    "pfn {pfn:#x} is beyond the model's physical memory ({:#x})",
+                    limits::MAX_PFN
+                ),
+            ));
+        }
+        if pfn < RESERVED_PFNS.end && pfn + n > RESERVED_PFNS.start {
+            return Err(err(
+                path,
+                format!(
+                    "pfns {:#x}–{:#x} are reserved for the zero page and page tables",
+                    RESERVED_PFNS.start,
+                    RESERVED_PFNS.end - 1
+                ),
+            ));
+        }
+        for q in pfn..pfn + n {
+            if let Some(other) = self.0.get(&q) {
+                return Err(err(path, format!("pfn {q:#x} is already used by {other}")));
+            }
+        }
+        for q in pfn..pfn + n {
+            self.0.insert(q, path.clone());
+        }
+        Ok(())
+    }
+}
+
+/// What an operation's validation ([`crate::ops::Operation::check`]) sees of the scenario
+/// being built.
+pub struct OpCheck<'a> {
+    /// The operation's path (`threads[1].ops[0]`).
+    at: String,
+    thps: &'a [PageSpec],
+    pfns: &'a mut Pfns,
+}
+
+impl OpCheck<'_> {
+    /// An error in the operation's `field`.
+    pub fn err(&self, field: &str, message: impl Into<String>) -> ScenarioError {
+        err(format!("{}.{field}", self.at), message)
+    }
+
+    /// `field` must be a user address.
+    pub fn user_address(&self, field: &str, addr: u64) -> Result<(), ScenarioError> {
+        if addr >= limits::USER_END {
+            return Err(self.err(field, "is not a user address"));
+        }
+        Ok(())
+    }
+
+    /// Whether `addr` lies in one of the scenario's THPs.
+    pub fn in_thp(&self, addr: u64) -> bool {
+        self.thps
+            .iter()
+            .any(|h| h.addr.0 <= addr && addr < h.addr.0 + PMD_SIZE)
+    }
+
+    /// Claim `n` frames from `pfn` for the operation's `field` (a migration target): they
+    /// must be free in the scenario.
+    pub fn claim(&mut self, field: &str, pfn: u64, n: u64) -> Result<(), ScenarioError> {
+        self.pfns.claim(pfn, n, format!("{}.{field}", self.at))
+    }
+}
+
 /// The most bytes of JSON accepted.
 pub const MAX_JSON_BYTES: usize = 256 * 1024;
 
@@ -606,34 +682,7 @@ fn build(sc: &Scenario, meter: &mut Meter<'_>) -> Result<Machine, ScenarioError>
     zero.zero_page = true;
     zero.refcount = 1;
     folios.insert(ZERO_PFN, zero);
-    let mut used_pfns: VecMap<u64, String> = VecMap::new();
-    let mut claim = |pfn: u64, n: u64, path: String| -> Result<(), ScenarioError> {
-        if pfn > MAX_PFN {
-            return Err(err(
-                path,
-                format!("pfn {pfn:#x} is beyond the model's physical memory ({MAX_PFN:#x})"),
-            ));
-        }
-        if pfn < RESERVED_PFNS.end && pfn + n > RESERVED_PFNS.start {
-            return Err(err(
-                path,
-                format!(
-                    "pfns {:#x}–{:#x} are reserved for the zero page and page tables",
-                    RESERVED_PFNS.start,
-                    RESERVED_PFNS.end - 1
-                ),
-            ));
-        }
-        for q in pfn..pfn + n {
-            if let Some(other) = used_pfns.get(&q) {
-                return Err(err(path, format!("pfn {q:#x} is already used by {other}")));
-            }
-        }
-        for q in pfn..pfn + n {
-            used_pfns.insert(q, path.clone());
-        }
-        Ok(())
-    };
+    let mut pfns = Pfns::default();
     // Pages.
     if sc.pages.len() > MAX_PAGES {
         return Err(err("pages", format!("at most {MAX_PAGES} pages")));
@@ -661,7 +710,7 @@ fn build(sc: &Scenario, meter: &mut Meter<'_>) -> Result<Machine, ScenarioError>
                 format!("{addr:#x} is mapped twice"),
             ));
         }
-        claim(pg.pfn.0, 1, format!("{p}.pfn"))?;
+        pfns.claim(pg.pfn.0, 1, format!("{p}.pfn"))?;
         if pg.writable && vma.vm_flags & VM_WRITE == 0 {
             return Err(err(
                 format!("{p}.writable"),
@@ -734,7 +783,7 @@ fn build(sc: &Scenario, meter: &mut Meter<'_>) -> Result<Machine, ScenarioError>
                 format!("the 2 MiB at {addr:#x} already has PTE-mapped pages or another THP"),
             ));
         }
-        claim(h.pfn.0, 512, format!("{p}.pfn"))?;
+        pfns.claim(h.pfn.0, 512, format!("{p}.pfn"))?;
         if h.writable && vma.vm_flags & VM_WRITE == 0 {
             return Err(err(
                 format!("{p}.writable"),
@@ -778,7 +827,7 @@ fn build(sc: &Scenario, meter: &mut Meter<'_>) -> Result<Machine, ScenarioError>
         ));
     }
     for (i, a) in sc.alloc_pfns.iter().enumerate() {
-        claim(a.0, 1, format!("alloc_pfns[{i}]"))?;
+        pfns.claim(a.0, 1, format!("alloc_pfns[{i}]"))?;
     }
     // Threads.
     if sc.threads.is_empty() {
@@ -819,53 +868,11 @@ fn build(sc: &Scenario, meter: &mut Meter<'_>) -> Result<Machine, ScenarioError>
             ));
         }
         for (j, op) in t.ops.iter().enumerate() {
-            let q = format!("{p}.ops[{j}]");
-            match *op {
-                OpSpec::Mprotect { addr, len, .. } => {
-                    if addr.0 % PAGE_SIZE != 0 {
-                        return Err(err(
-                            format!("{q}.addr"),
-                            format!("{addr} is not page-aligned (mprotect returns -EINVAL)"),
-                        ));
-                    }
-                    if len.0 == 0 || len.0 > MAX_MPROTECT_LEN {
-                        return Err(err(
-                            format!("{q}.len"),
-                            format!("must be between 1 and {MAX_MPROTECT_LEN:#x}"),
-                        ));
-                    }
-                    if addr.0.saturating_add(len.0) > USER_END {
-                        return Err(err(
-                            format!("{q}.len"),
-                            "the range runs past the user address space",
-                        ));
-                    }
-                }
-                OpSpec::Migrate { addr, to_pfn } => {
-                    if addr.0 >= USER_END {
-                        return Err(err(format!("{q}.addr"), "is not a user address"));
-                    }
-                    let huge = sc
-                        .thps
-                        .iter()
-                        .any(|h| h.addr.0 <= addr.0 && addr.0 < h.addr.0 + PMD_SIZE);
-                    let n = if huge { 512 } else { 1 };
-                    if huge && to_pfn.0 % 512 != 0 {
-                        return Err(err(
-                            format!("{q}.to_pfn"),
-                            "the folio at addr is a THP: the target must be 512-page aligned",
-                        ));
-                    }
-                    claim(to_pfn.0, n, format!("{q}.to_pfn"))?;
-                }
-                OpSpec::SplitHugePmd { addr }
-                | OpSpec::Read { addr }
-                | OpSpec::Write { addr, .. } => {
-                    if addr.0 >= USER_END {
-                        return Err(err(format!("{q}.addr"), "is not a user address"));
-                    }
-                }
-            }
+            op.check(&mut OpCheck {
+                at: format!("{p}.ops[{j}]"),
+                thps: &sc.thps,
+                pfns: &mut pfns,
+            })?;
         }
         threads.push(ThreadSpec {
             name: t.name.clone(),

@@ -12,7 +12,10 @@ use sim_core::condition::{
 use sim_core::kernel::{Kernel, Mutation, Version};
 use sim_core::litmus::{self, load_any, parse, print, ParseError};
 use sim_core::num::{Hex, Prot};
-use sim_core::ops::OpSpec;
+use sim_core::ops::access::{Read, Write};
+use sim_core::ops::migrate::Migrate;
+use sim_core::ops::split_huge_pmd::SplitHugePmd;
+use sim_core::ops::{Kind, OpSpec, REGISTRY};
 use sim_core::scenario::{
     Expectation, NamedSchedule, PageSpec, Steps, ThreadJson, TlbSpec, VmaSpec,
 };
@@ -205,24 +208,18 @@ fn random_page(r: &mut Rng) -> PageSpec {
     }
 }
 
+/// Any registered operation, with random field values.
 fn random_op(r: &mut Rng) -> OpSpec {
-    match r.below(5) {
-        0 => OpSpec::Mprotect {
-            addr: r.hex(),
-            len: r.hex(),
-            prot: Prot(r.below(8) as u32),
-        },
-        1 => OpSpec::Migrate {
-            addr: r.hex(),
-            to_pfn: r.hex(),
-        },
-        2 => OpSpec::SplitHugePmd { addr: r.hex() },
-        3 => OpSpec::Read { addr: r.hex() },
-        _ => OpSpec::Write {
-            addr: r.hex(),
-            value: r.hex(),
-        },
-    }
+    let info = r.pick(REGISTRY);
+    let values: Vec<u64> = info
+        .fields
+        .iter()
+        .map(|f| match f.kind {
+            Kind::Number => r.hex().0,
+            Kind::Prot => r.below(8),
+        })
+        .collect();
+    OpSpec::from_values(info.name, &values).unwrap()
 }
 
 fn random_steps(r: &mut Rng) -> Steps {
@@ -661,21 +658,21 @@ fn hand_written_text_parses_as_intended() {
     assert_eq!(
         sc.threads[1].ops,
         vec![
-            OpSpec::Migrate {
+            OpSpec::Migrate(Migrate {
                 addr: Hex(0x7f00_0000_0000),
                 to_pfn: Hex(0x23456)
-            },
-            OpSpec::SplitHugePmd {
+            }),
+            OpSpec::SplitHugePmd(SplitHugePmd {
                 addr: Hex(0x7f00_0020_0000)
-            }
+            })
         ]
     );
     assert_eq!(
         sc.threads[2].ops[1],
-        OpSpec::Write {
+        OpSpec::Write(Write {
             addr: Hex(0x7f00_0000_0000),
             value: Hex(0x42)
-        }
+        })
     );
     let s = &sc.schedules;
     assert_eq!(s.len(), 3);
@@ -861,13 +858,13 @@ fn bad_and_out_of_range_numbers() {
     assert_eq!(
         sc.threads[0].ops,
         vec![
-            OpSpec::Read {
+            OpSpec::Read(Read {
                 addr: Hex(0x7f00_0000_0000)
-            },
-            OpSpec::Write {
+            }),
+            OpSpec::Write(Write {
                 addr: Hex(4096),
                 value: Hex(10)
-            }
+            })
         ]
     );
 }

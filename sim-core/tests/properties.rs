@@ -224,6 +224,8 @@ fn random_schedules_of_random_scenarios_never_panic_and_keep_locks_consistent() 
     let mut r = Rng(SplitMix64::new(0x5eed_2023_0418));
     let mut valid = 0;
     let mut steps_total = 0;
+    // Which registered operations the valid scenarios use.
+    let mut used: Vec<&str> = Vec::new();
     for case in 0..cases {
         let json = random_scenario(&mut r);
         let sc = match Scenario::from_json(&json) {
@@ -232,6 +234,11 @@ fn random_schedules_of_random_scenarios_never_panic_and_keep_locks_consistent() 
         };
         let Ok(mut m) = sc.build() else { continue };
         valid += 1;
+        used.extend(
+            sc.threads
+                .iter()
+                .flat_map(|t| t.ops.iter().map(|o| o.name())),
+        );
         let mut schedule = Vec::new();
         for _ in 0..4000 {
             let run = m.runnable();
@@ -293,6 +300,13 @@ fn random_schedules_of_random_scenarios_never_panic_and_keep_locks_consistent() 
         "only {valid} of {cases} generated scenarios were valid"
     );
     assert!(steps_total > 1000);
+    for op in sim_core::ops::REGISTRY {
+        assert!(
+            used.contains(&op.name),
+            "the generator never wrote the operation `{}`: add it to random_scenario",
+            op.name
+        );
+    }
 }
 
 /// Malformed scenario files give a clear error with the JSON path, never a panic.

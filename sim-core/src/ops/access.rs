@@ -17,11 +17,86 @@
 
 use crate::flags::{vma_is_accessible, VM_WRITE};
 use crate::machine::Machine;
+use crate::num::Hex;
 use crate::ops::split_huge_pmd;
-use crate::ops::{ln, Progress};
+use crate::ops::{ln, Field, Listing, Operation, Progress, StepMachine};
 use crate::pte::{self, MigrationEntry, PAGE_SIZE};
-use crate::record::{Event, Line, LineRef, Listing, When};
+use crate::record::{Event, LineRef, When};
+use crate::scenario::{OpCheck, ScenarioError};
 use crate::state::{page_of, pmd_base, pte_index, LockId, RwMode, Tid, TlbEntry};
+
+/// A user load from `addr`, as a scenario writes it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Read {
+    pub addr: Hex,
+}
+
+impl Operation for Read {
+    const NAME: &'static str = "read";
+    const DOC: &'static str = "A user load from `addr`.";
+    const FIELDS: &'static [Field] = &[Field::number("addr", "address", "")];
+    type State = State;
+
+    fn values(&self) -> Vec<u64> {
+        vec![self.addr.0]
+    }
+
+    fn from_values(v: &[u64]) -> Self {
+        Read { addr: Hex(v[0]) }
+    }
+
+    fn label(&self) -> String {
+        format!("read({})", self.addr)
+    }
+
+    fn check(&self, cx: &mut OpCheck<'_>) -> Result<(), ScenarioError> {
+        cx.user_address("addr", self.addr.0)
+    }
+
+    fn start(&self) -> State {
+        State::new(self.addr.0, None)
+    }
+}
+
+/// A user store of `value` to `addr`, as a scenario writes it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Write {
+    pub addr: Hex,
+    pub value: Hex,
+}
+
+impl Operation for Write {
+    const NAME: &'static str = "write";
+    const DOC: &'static str = "A user store of `value` to `addr`.";
+    const FIELDS: &'static [Field] = &[
+        Field::number("addr", "address", ""),
+        Field::number("value", "value", "="),
+    ];
+    type State = State;
+
+    fn values(&self) -> Vec<u64> {
+        vec![self.addr.0, self.value.0]
+    }
+
+    fn from_values(v: &[u64]) -> Self {
+        Write {
+            addr: Hex(v[0]),
+            value: Hex(v[1]),
+        }
+    }
+
+    fn label(&self) -> String {
+        format!("write({}, {})", self.addr, self.value)
+    }
+
+    fn check(&self, cx: &mut OpCheck<'_>) -> Result<(), ScenarioError> {
+        cx.user_address("addr", self.addr.0)
+    }
+
+    fn start(&self) -> State {
+        State::new(self.addr.0, Some(self.value.0))
+    }
+}
 
 const CPU: &str = "(hardware)";
 const FAULT: &str = "arch/x86/mm/fault.c";
@@ -29,74 +104,37 @@ const MEM: &str = "mm/memory.c";
 const MIG: &str = "mm/migrate.c";
 const HUGE: &str = "mm/huge_memory.c";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u16)]
-enum L {
-    TlbHit,
-    Walk,
-    PageFault,
-    VmaLock,
-    MmapLock,
-    AccessCheck,
-    Segv,
-    PmdRead,
-    PteAlloc,
-    PmdMigWait,
-    HugeWp,
-    HugeSplit,
-    HugeTouch,
-    PteRead,
-    AnonPrepare,
-    AnonSet,
-    SwapRetry,
-    MigWait,
-    NumaPage,
-    PteLock,
-    WpReuse,
-    WpCopyUnlock,
-    WpCopyAlloc,
-    WpCopySet,
-    SetAccess,
-    PteUnlock,
-    Return,
+
+listing! { Listing::Access;
+    TlbHit = ln(0, "TLB hit with enough rights → the load/store completes through the cached translation", "(CPU access)", CPU, When::Always),
+    Walk = ln(0, "TLB miss: the page walker reads PMD → PTE; present, user, writable if a store → set A (and D) atomically, fill the TLB, access", "(page walk)", CPU, When::Always),
+    PageFault = ln(0, "#PF: do_user_addr_fault(regs, error_code, addr)", "do_user_addr_fault", FAULT, When::Always),
+    VmaLock = ln(1, "vma = lock_vma_under_rcu(mm, addr); access_error() → vma_end_read(), fall back to mmap_lock", "lock_vma_under_rcu", MEM, When::V64),
+    MmapLock = ln(1, "mmap_read_lock(mm)", "do_user_addr_fault", FAULT, When::Always),
+    AccessCheck = ln(1, "vma = find_vma(mm, addr); access_error(error_code, vma)?", "do_user_addr_fault", FAULT, When::Always),
+    Segv = ln(1, "bad_area_access_error(): mmap_read_unlock(); force_sig_fault(SIGSEGV, SEGV_ACCERR)", "bad_area_access_error", FAULT, When::Always),
+    PmdRead = ln(2, "__handle_mm_fault(): vmf.orig_pmd = pmdp_get_lockless(pmd)", "__handle_mm_fault", MEM, When::Always),
+    PteAlloc = ln(2, "pmd_none → __pte_alloc(): pmd_lock(); pmd_populate(new PTE table)", "__pte_alloc", MEM, When::Always),
+    PmdMigWait = ln(2, "is_swap_pmd → pmd_migration_entry_wait(): pmd_lock(); still a migration entry → queue on the folio, unlock, sleep", "pmd_migration_entry_wait", MIG, When::Always),
+    HugeWp = ln(2, "store to !pmd_write → do_huge_pmd_wp_page(): pmd_lock(); pmd_same; PageAnonExclusive → pmd_mkyoung(pmd_mkdirty()) + maybe_pmd_mkwrite()", "do_huge_pmd_wp_page", HUGE, When::Always),
+    HugeSplit = ln(2, "not exclusive → __split_huge_pmd() and fall back to PTEs", "do_huge_pmd_wp_page", HUGE, When::Always),
+    HugeTouch = ln(2, "huge_pmd_set_accessed(): pmd_lock(); pmd_same → pmd_mkyoung (+ pmd_mkdirty on a store); unlock", "huge_pmd_set_accessed", HUGE, When::Always),
+    PteRead = ln(2, "handle_pte_fault(): vmf->orig_pte = *pte   // no lock", "handle_pte_fault", MEM, When::Always),
+    AnonPrepare = ln(3, "pte_none → do_anonymous_page(): load → zero-page PTE; store → alloc page, entry = mk_pte(page, vm_page_prot), VM_WRITE → pte_mkwrite(pte_mkdirty(entry))", "do_anonymous_page", MEM, When::Always),
+    AnonSet = ln(3, "pte_offset_map_lock(); still none → page_add_new_anon_rmap (exclusive); set_pte_at(entry)", "do_anonymous_page", MEM, When::Always),
+    SwapRetry = ln(3, "!pte_present → do_swap_page(): under the VMA lock return VM_FAULT_RETRY (→ mmap_lock)", "do_swap_page", MEM, When::V64),
+    MigWait = ln(3, "migration entry → migration_entry_wait(): PT lock; still migration → queue on the folio, unlock, sleep until folio_unlock()", "migration_entry_wait_on_locked", "mm/filemap.c", When::Always),
+    NumaPage = ln(3, "pte_protnone on an accessible VMA → do_numa_page(): PT lock; pte_modify(old, vm_page_prot) + mkyoung (+ pte_mkwrite if it was writable)", "do_numa_page", MEM, When::Always),
+    PteLock = ln(3, "spin_lock(vmf->ptl); !pte_same(*pte, orig_pte) → unlock, retry", "handle_pte_fault", MEM, When::Always),
+    WpReuse = ln(4, "store to !pte_write → do_wp_page(): PageAnonExclusive → wp_page_reuse(): maybe_mkwrite(pte_mkdirty(pte_mkyoung(orig_pte)), vma)", "do_wp_page", MEM, When::Always),
+    WpCopyUnlock = ln(4, "not exclusive → folio_get(); pte_unmap_unlock(); wp_page_copy()", "do_wp_page", MEM, When::Always),
+    WpCopyAlloc = ln(4, "wp_page_copy(): allocate the new page, copy the data", "wp_page_copy", MEM, When::Always),
+    WpCopySet = ln(4, "spin_lock(ptl); pte_same → ptep_clear_flush(old); set_pte_at_notify(mk_pte(new) + maybe_mkwrite(pte_mkdirty())); page_remove_rmap(old)", "wp_page_copy", MEM, When::Always),
+    SetAccess = ln(4, "entry = pte_mkyoung(orig_pte) (+ pte_mkdirty on a store); ptep_set_access_flags()", "handle_pte_fault", MEM, When::Always),
+    PteUnlock = ln(3, "pte_unmap_unlock(pte, ptl)", "handle_pte_fault", MEM, When::Always),
+    Return = ln(1, "vma_end_read(vma) / mmap_read_unlock(mm); return to user space and retry the access", "do_user_addr_fault", FAULT, When::Always),
 }
 
-pub const LISTING: &[Line] = &[
-    ln(0, "TLB hit with enough rights → the load/store completes through the cached translation", "(CPU access)", CPU, When::Always),
-    ln(0, "TLB miss: the page walker reads PMD → PTE; present, user, writable if a store → set A (and D) atomically, fill the TLB, access", "(page walk)", CPU, When::Always),
-    ln(0, "#PF: do_user_addr_fault(regs, error_code, addr)", "do_user_addr_fault", FAULT, When::Always),
-    ln(1, "vma = lock_vma_under_rcu(mm, addr); access_error() → vma_end_read(), fall back to mmap_lock", "lock_vma_under_rcu", MEM, When::V64),
-    ln(1, "mmap_read_lock(mm)", "do_user_addr_fault", FAULT, When::Always),
-    ln(1, "vma = find_vma(mm, addr); access_error(error_code, vma)?", "do_user_addr_fault", FAULT, When::Always),
-    ln(1, "bad_area_access_error(): mmap_read_unlock(); force_sig_fault(SIGSEGV, SEGV_ACCERR)", "bad_area_access_error", FAULT, When::Always),
-    ln(2, "__handle_mm_fault(): vmf.orig_pmd = pmdp_get_lockless(pmd)", "__handle_mm_fault", MEM, When::Always),
-    ln(2, "pmd_none → __pte_alloc(): pmd_lock(); pmd_populate(new PTE table)", "__pte_alloc", MEM, When::Always),
-    ln(2, "is_swap_pmd → pmd_migration_entry_wait(): pmd_lock(); still a migration entry → queue on the folio, unlock, sleep", "pmd_migration_entry_wait", MIG, When::Always),
-    ln(2, "store to !pmd_write → do_huge_pmd_wp_page(): pmd_lock(); pmd_same; PageAnonExclusive → pmd_mkyoung(pmd_mkdirty()) + maybe_pmd_mkwrite()", "do_huge_pmd_wp_page", HUGE, When::Always),
-    ln(2, "not exclusive → __split_huge_pmd() and fall back to PTEs", "do_huge_pmd_wp_page", HUGE, When::Always),
-    ln(2, "huge_pmd_set_accessed(): pmd_lock(); pmd_same → pmd_mkyoung (+ pmd_mkdirty on a store); unlock", "huge_pmd_set_accessed", HUGE, When::Always),
-    ln(2, "handle_pte_fault(): vmf->orig_pte = *pte   // no lock", "handle_pte_fault", MEM, When::Always),
-    ln(3, "pte_none → do_anonymous_page(): load → zero-page PTE; store → alloc page, entry = mk_pte(page, vm_page_prot), VM_WRITE → pte_mkwrite(pte_mkdirty(entry))", "do_anonymous_page", MEM, When::Always),
-    ln(3, "pte_offset_map_lock(); still none → page_add_new_anon_rmap (exclusive); set_pte_at(entry)", "do_anonymous_page", MEM, When::Always),
-    ln(3, "!pte_present → do_swap_page(): under the VMA lock return VM_FAULT_RETRY (→ mmap_lock)", "do_swap_page", MEM, When::V64),
-    ln(3, "migration entry → migration_entry_wait(): PT lock; still migration → queue on the folio, unlock, sleep until folio_unlock()", "migration_entry_wait_on_locked", "mm/filemap.c", When::Always),
-    ln(3, "pte_protnone on an accessible VMA → do_numa_page(): PT lock; pte_modify(old, vm_page_prot) + mkyoung (+ pte_mkwrite if it was writable)", "do_numa_page", MEM, When::Always),
-    ln(3, "spin_lock(vmf->ptl); !pte_same(*pte, orig_pte) → unlock, retry", "handle_pte_fault", MEM, When::Always),
-    ln(4, "store to !pte_write → do_wp_page(): PageAnonExclusive → wp_page_reuse(): maybe_mkwrite(pte_mkdirty(pte_mkyoung(orig_pte)), vma)", "do_wp_page", MEM, When::Always),
-    ln(4, "not exclusive → folio_get(); pte_unmap_unlock(); wp_page_copy()", "do_wp_page", MEM, When::Always),
-    ln(4, "wp_page_copy(): allocate the new page, copy the data", "wp_page_copy", MEM, When::Always),
-    ln(4, "spin_lock(ptl); pte_same → ptep_clear_flush(old); set_pte_at_notify(mk_pte(new) + maybe_mkwrite(pte_mkdirty())); page_remove_rmap(old)", "wp_page_copy", MEM, When::Always),
-    ln(4, "entry = pte_mkyoung(orig_pte) (+ pte_mkdirty on a store); ptep_set_access_flags()", "handle_pte_fault", MEM, When::Always),
-    ln(3, "pte_unmap_unlock(pte, ptl)", "handle_pte_fault", MEM, When::Always),
-    ln(1, "vma_end_read(vma) / mmap_read_unlock(mm); return to user space and retry the access", "do_user_addr_fault", FAULT, When::Always),
-];
-
-fn at(l: L) -> LineRef {
-    LineRef {
-        listing: Listing::Access,
-        line: l as u16,
-    }
-}
 
 /// Which lock the fault holds for the VMA tree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -223,6 +261,20 @@ impl State {
             Pc::PteUnlock => L::PteUnlock,
             Pc::Return => L::Return,
         })
+    }
+}
+
+impl StepMachine for State {
+    fn wants(&self, m: &Machine) -> Option<LockId> {
+        State::wants(self, m)
+    }
+
+    fn position(&self, m: &Machine) -> Vec<LineRef> {
+        vec![State::position(self, m)]
+    }
+
+    fn step(&mut self, m: &mut Machine, tid: Tid) -> Progress {
+        step(m, tid, self)
     }
 }
 

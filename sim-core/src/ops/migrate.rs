@@ -16,77 +16,95 @@
 use crate::flags::VM_WRITE;
 use crate::kernel::Mutation;
 use crate::machine::Machine;
-use crate::ops::{ln, Progress};
+use crate::num::Hex;
+use crate::ops::{ln, Field, Listing, Operation, Progress, StepMachine};
 use crate::pte::{self, MigrationEntry, MigrationKind, PAGE_SIZE, PMD_SIZE};
-use crate::record::{Line, LineRef, Listing, When};
+use crate::record::{LineRef, When};
+use crate::scenario::{OpCheck, ScenarioError};
 use crate::state::{pmd_base, pte_index, Folio, LockId, Tid};
+
+/// Migrating the folio at `addr` to `to_pfn`, as a scenario writes it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Migrate {
+    pub addr: Hex,
+    pub to_pfn: Hex,
+}
+
+impl Operation for Migrate {
+    const NAME: &'static str = "migrate";
+    const DOC: &'static str = "Migrate the anonymous folio mapped at `addr` to the free frame `to_pfn`\n(`migrate_pages`, mm/migrate.c), as compaction or move_pages(2) would.";
+    const FIELDS: &'static [Field] = &[
+        Field::number("addr", "address", ""),
+        Field::number("to_pfn", "target pfn", "-> pfn"),
+    ];
+    type State = State;
+
+    fn values(&self) -> Vec<u64> {
+        vec![self.addr.0, self.to_pfn.0]
+    }
+
+    fn from_values(v: &[u64]) -> Self {
+        Migrate {
+            addr: Hex(v[0]),
+            to_pfn: Hex(v[1]),
+        }
+    }
+
+    fn label(&self) -> String {
+        format!("migrate({} → pfn {})", self.addr, self.to_pfn)
+    }
+
+    /// The target frames must be free; a THP's target is 512 aligned frames.
+    fn check(&self, cx: &mut OpCheck<'_>) -> Result<(), ScenarioError> {
+        cx.user_address("addr", self.addr.0)?;
+        let huge = cx.in_thp(self.addr.0);
+        if huge && self.to_pfn.0 % 512 != 0 {
+            return Err(cx.err(
+                "to_pfn",
+                "the folio at addr is a THP: the target must be 512-page aligned",
+            ));
+        }
+        cx.claim("to_pfn", self.to_pfn.0, if huge { 512 } else { 1 })
+    }
+
+    fn start(&self) -> State {
+        State::new(self.addr.0, self.to_pfn.0)
+    }
+}
 
 const MIG: &str = "mm/migrate.c";
 const RMAP: &str = "mm/rmap.c";
 const HUGE: &str = "mm/huge_memory.c";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u16)]
-enum L {
-    Isolate,
-    LockSrc,
-    LockDst,
-    UnmapLock,
-    UnmapClear,
-    UnmapInstall,
-    PmdInvalidate,
-    PmdInstall,
-    UnmapUnlock,
-    Flush,
-    Copy,
-    FlushLate,
-    RemoveLock,
-    RemoveBuild,
-    RemoveSet,
-    StaleRead,
-    StaleUnlock,
-    StaleRelock,
-    StaleBuildSet,
-    RemovePmd,
-    RemoveUnlock,
-    UnlockDst,
-    UnlockSrc,
-    Free,
+listing! { Listing::Migrate;
+    Isolate = ln(0, "folio = the folio mapped at addr; folio_isolate_lru(folio); folio_get(folio)", "migrate_pages", MIG, When::Always),
+    LockSrc = ln(1, "folio_lock(src)", "migrate_folio_unmap", MIG, When::Always),
+    LockDst = ln(1, "dst = get_new_folio(); folio_trylock(dst)", "migrate_folio_unmap", MIG, When::Always),
+    UnmapLock = ln(2, "try_to_migrate(src) → rmap walk → page_vma_mapped_walk(): take the PT lock (PMD lock for a huge PMD)", "try_to_migrate_one", RMAP, When::Always),
+    UnmapClear = ln(3, "pteval = ptep_get_and_clear(pte); set_tlb_ubc_flush_pending()   // TTU_BATCH_FLUSH: flush deferred", "try_to_migrate_one", RMAP, When::Always),
+    UnmapInstall = ln(3, "anon_exclusive → page_try_share_anon_rmap(); entry = pte_write ? writable : anon_exclusive ? readable_exclusive : readable migration entry (+young, +dirty, +swp soft-dirty/uffd-wp); set_pte_at(); page_remove_rmap(); folio_put()", "try_to_migrate_one", RMAP, When::Always),
+    PmdInvalidate = ln(3, "set_pmd_migration_entry(): pmdval = pmdp_invalidate(pmd)   // flushes the 2 MiB at once", "set_pmd_migration_entry", HUGE, When::Always),
+    PmdInstall = ln(3, "page_try_share_anon_rmap(); set_pmd_at(migration entry of the same type rules); page_remove_rmap(compound)", "set_pmd_migration_entry", HUGE, When::Always),
+    UnmapUnlock = ln(2, "page_vma_mapped_walk_done(): drop the PT/PMD lock", "try_to_migrate_one", RMAP, When::Always),
+    Flush = ln(1, "try_to_unmap_flush(): flush the deferred TLB entries on every CPU", "migrate_pages_batch", MIG, When::Unless(Mutation::CopyBeforeFlush)),
+    Copy = ln(1, "move_to_new_folio(): folio_migrate_mapping(); folio_migrate_copy(dst, src)   // data + flags", "migrate_folio_extra", MIG, When::Always),
+    FlushLate = ln(1, "try_to_unmap_flush()   // what-if: only after the copy", "migrate_pages_batch", MIG, When::WhatIf(Mutation::CopyBeforeFlush)),
+    RemoveLock = ln(2, "remove_migration_ptes(src, dst) → page_vma_mapped_walk(): take the PT lock (PMD lock for a PMD entry)", "remove_migration_pte", MIG, When::Unless(Mutation::RestoreFromStaleEntry)),
+    RemoveBuild = ln(3, "pte = mk_pte(new, READ_ONCE(vma->vm_page_prot)); swp soft-dirty → mksoft_dirty; !young → mkold; dirty → mkdirty; writable → maybe_mkwrite(pte, vma), uffd → mkuffd_wp, else wrprotect", "remove_migration_pte", MIG, When::Unless(Mutation::RestoreFromStaleEntry))
+        .v64("pte = mk_pte(new, READ_ONCE(vma->vm_page_prot)); swp soft-dirty → mksoft_dirty; !young → mkold; dirty → mkdirty; writable → pte_mkwrite(pte), else uffd → mkuffd_wp"),
+    RemoveSet = ln(3, "page_add_anon_rmap(new, RMAP_EXCLUSIVE unless a read entry); set_pte_at(pte)", "remove_migration_pte", MIG, When::Unless(Mutation::RestoreFromStaleEntry)),
+    StaleRead = ln(3, "what-if: entry = *pte (read under the PT lock)", "remove_migration_pte", MIG, When::WhatIf(Mutation::RestoreFromStaleEntry)),
+    StaleUnlock = ln(3, "what-if: spin_unlock(ptl)", "remove_migration_pte", MIG, When::WhatIf(Mutation::RestoreFromStaleEntry)),
+    StaleRelock = ln(3, "what-if: spin_lock(ptl)", "remove_migration_pte", MIG, When::WhatIf(Mutation::RestoreFromStaleEntry)),
+    StaleBuildSet = ln(3, "what-if: pte = mk_pte(new, READ_ONCE(vm_page_prot)) + write bit per version, built from the STALE entry; set_pte_at(pte)", "remove_migration_pte", MIG, When::WhatIf(Mutation::RestoreFromStaleEntry)),
+    RemovePmd = ln(3, "remove_migration_pmd(): pmde = mk_huge_pmd(new, READ_ONCE(vm_page_prot)); maybe_pmd_mkwrite; set_pmd_at()", "remove_migration_pmd", HUGE, When::Always)
+        .v64("remove_migration_pmd(): pmde = mk_huge_pmd(new, READ_ONCE(vm_page_prot)); pmd_mkwrite; set_pmd_at()"),
+    RemoveUnlock = ln(2, "drop the PT/PMD lock", "remove_migration_pte", MIG, When::Always),
+    UnlockDst = ln(1, "folio_unlock(dst); folio_put(dst)", "migrate_folio_move", MIG, When::Always),
+    UnlockSrc = ln(1, "folio_unlock(src)   // wakes tasks waiting on the migration entries", "migrate_folio_move", MIG, When::Always),
+    Free = ln(1, "migrate_folio_done(src): folio_put() frees the old page", "migrate_folio_done", MIG, When::Always),
 }
 
-pub const LISTING: &[Line] = &[
-    ln(0, "folio = the folio mapped at addr; folio_isolate_lru(folio); folio_get(folio)", "migrate_pages", MIG, When::Always),
-    ln(1, "folio_lock(src)", "migrate_folio_unmap", MIG, When::Always),
-    ln(1, "dst = get_new_folio(); folio_trylock(dst)", "migrate_folio_unmap", MIG, When::Always),
-    ln(2, "try_to_migrate(src) → rmap walk → page_vma_mapped_walk(): take the PT lock (PMD lock for a huge PMD)", "try_to_migrate_one", RMAP, When::Always),
-    ln(3, "pteval = ptep_get_and_clear(pte); set_tlb_ubc_flush_pending()   // TTU_BATCH_FLUSH: flush deferred", "try_to_migrate_one", RMAP, When::Always),
-    ln(3, "anon_exclusive → page_try_share_anon_rmap(); entry = pte_write ? writable : anon_exclusive ? readable_exclusive : readable migration entry (+young, +dirty, +swp soft-dirty/uffd-wp); set_pte_at(); page_remove_rmap(); folio_put()", "try_to_migrate_one", RMAP, When::Always),
-    ln(3, "set_pmd_migration_entry(): pmdval = pmdp_invalidate(pmd)   // flushes the 2 MiB at once", "set_pmd_migration_entry", HUGE, When::Always),
-    ln(3, "page_try_share_anon_rmap(); set_pmd_at(migration entry of the same type rules); page_remove_rmap(compound)", "set_pmd_migration_entry", HUGE, When::Always),
-    ln(2, "page_vma_mapped_walk_done(): drop the PT/PMD lock", "try_to_migrate_one", RMAP, When::Always),
-    ln(1, "try_to_unmap_flush(): flush the deferred TLB entries on every CPU", "migrate_pages_batch", MIG, When::Unless(Mutation::CopyBeforeFlush)),
-    ln(1, "move_to_new_folio(): folio_migrate_mapping(); folio_migrate_copy(dst, src)   // data + flags", "migrate_folio_extra", MIG, When::Always),
-    ln(1, "try_to_unmap_flush()   // what-if: only after the copy", "migrate_pages_batch", MIG, When::WhatIf(Mutation::CopyBeforeFlush)),
-    ln(2, "remove_migration_ptes(src, dst) → page_vma_mapped_walk(): take the PT lock (PMD lock for a PMD entry)", "remove_migration_pte", MIG, When::Unless(Mutation::RestoreFromStaleEntry)),
-    ln(3, "pte = mk_pte(new, READ_ONCE(vma->vm_page_prot)); swp soft-dirty → mksoft_dirty; !young → mkold; dirty → mkdirty; v6.3: writable → maybe_mkwrite(pte, vma), uffd → mkuffd_wp, else wrprotect / v6.4: writable → pte_mkwrite(pte), else uffd → mkuffd_wp", "remove_migration_pte", MIG, When::Unless(Mutation::RestoreFromStaleEntry)),
-    ln(3, "page_add_anon_rmap(new, RMAP_EXCLUSIVE unless a read entry); set_pte_at(pte)", "remove_migration_pte", MIG, When::Unless(Mutation::RestoreFromStaleEntry)),
-    ln(3, "what-if: entry = *pte (read under the PT lock)", "remove_migration_pte", MIG, When::WhatIf(Mutation::RestoreFromStaleEntry)),
-    ln(3, "what-if: spin_unlock(ptl)", "remove_migration_pte", MIG, When::WhatIf(Mutation::RestoreFromStaleEntry)),
-    ln(3, "what-if: spin_lock(ptl)", "remove_migration_pte", MIG, When::WhatIf(Mutation::RestoreFromStaleEntry)),
-    ln(3, "what-if: pte = mk_pte(new, READ_ONCE(vm_page_prot)) + write bit per version, built from the STALE entry; set_pte_at(pte)", "remove_migration_pte", MIG, When::WhatIf(Mutation::RestoreFromStaleEntry)),
-    ln(3, "remove_migration_pmd(): pmde = mk_huge_pmd(new, READ_ONCE(vm_page_prot)); v6.3: maybe_pmd_mkwrite / v6.4: pmd_mkwrite; set_pmd_at()", "remove_migration_pmd", HUGE, When::Always),
-    ln(2, "drop the PT/PMD lock", "remove_migration_pte", MIG, When::Always),
-    ln(1, "folio_unlock(dst); folio_put(dst)", "migrate_folio_move", MIG, When::Always),
-    ln(1, "folio_unlock(src)   // wakes tasks waiting on the migration entries", "migrate_folio_move", MIG, When::Always),
-    ln(1, "migrate_folio_done(src): folio_put() frees the old page", "migrate_folio_done", MIG, When::Always),
-];
-
-fn at(l: L) -> LineRef {
-    LineRef {
-        listing: Listing::Migrate,
-        line: l as u16,
-    }
-}
 
 /// Which rmap walk is running.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -259,6 +277,20 @@ impl State {
             m.pt.table_of(self.cursor)
                 .map(|t| LockId::Ptl { table_pfn: t })
         }
+    }
+}
+
+impl StepMachine for State {
+    fn wants(&self, m: &Machine) -> Option<LockId> {
+        State::wants(self, m)
+    }
+
+    fn position(&self, m: &Machine) -> Vec<LineRef> {
+        vec![State::position(self, m)]
+    }
+
+    fn step(&mut self, m: &mut Machine, tid: Tid) -> Progress {
+        step(m, tid, self)
     }
 }
 

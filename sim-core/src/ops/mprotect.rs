@@ -21,87 +21,118 @@ use crate::flags::{
     calc_vm_prot_bits, vm_get_page_prot, VM_ACCOUNT, VM_EXEC, VM_READ, VM_SHARED, VM_SOFTDIRTY,
     VM_WRITE,
 };
+use crate::flags::prot_name;
 use crate::kernel::Mutation;
 use crate::machine::Machine;
+use crate::num::{Hex, Prot};
 use crate::ops::split_huge_pmd;
-use crate::ops::{ln, Progress};
-use crate::pte::{self, MigrationEntry, MigrationKind, PMD_SIZE};
-use crate::record::{Line, LineRef, Listing, When};
+use crate::ops::{ln, Field, Listing, Operation, Progress, StepMachine};
+use crate::pte::{self, MigrationEntry, MigrationKind, PAGE_SIZE, PMD_SIZE};
+use crate::record::{LineRef, When};
+use crate::scenario::limits::{MAX_MPROTECT_LEN, USER_END};
+use crate::scenario::{OpCheck, ScenarioError};
 use crate::state::{pmd_base, pte_index, LockId, RwMode, Tid};
+
+/// `mprotect(addr, len, prot)`, as a scenario writes it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Mprotect {
+    pub addr: Hex,
+    pub len: Hex,
+    pub prot: Prot,
+}
+
+impl Operation for Mprotect {
+    const NAME: &'static str = "mprotect";
+    const DOC: &'static str = "`mprotect(addr, len, prot)` (`do_mprotect_pkey`, mm/mprotect.c).";
+    const FIELDS: &'static [Field] = &[
+        Field::number("addr", "address", ""),
+        Field::number("len", "length", ""),
+        Field::prot("prot", "protection", ""),
+    ];
+    type State = State;
+
+    fn values(&self) -> Vec<u64> {
+        vec![self.addr.0, self.len.0, u64::from(self.prot.0)]
+    }
+
+    fn from_values(v: &[u64]) -> Self {
+        Mprotect {
+            addr: Hex(v[0]),
+            len: Hex(v[1]),
+            prot: Prot(v[2] as u32),
+        }
+    }
+
+    fn label(&self) -> String {
+        format!(
+            "mprotect({}, {}, {})",
+            self.addr,
+            self.len,
+            prot_name(self.prot.0)
+        )
+    }
+
+    fn check(&self, cx: &mut OpCheck<'_>) -> Result<(), ScenarioError> {
+        let (addr, len) = (self.addr, self.len);
+        if addr.0 % PAGE_SIZE != 0 {
+            return Err(cx.err(
+                "addr",
+                format!("{addr} is not page-aligned (mprotect returns -EINVAL)"),
+            ));
+        }
+        if len.0 == 0 || len.0 > MAX_MPROTECT_LEN {
+            return Err(cx.err(
+                "len",
+                format!("must be between 1 and {MAX_MPROTECT_LEN:#x}"),
+            ));
+        }
+        if addr.0.saturating_add(len.0) > USER_END {
+            return Err(cx.err("len", "the range runs past the user address space"));
+        }
+        Ok(())
+    }
+
+    fn start(&self) -> State {
+        State::new(self.addr.0, self.len.0, self.prot.0)
+    }
+}
 
 const F1: &str = "mm/mprotect.c";
 const F2: &str = "mm/huge_memory.c";
 const F3: &str = "include/asm-generic/tlb.h";
 
-/// Listing lines; the numbers are indexes into [`LISTING`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u16)]
-enum L {
-    Lock,
-    FindVma,
-    Merge,
-    SplitVma,
-    StartWrite,
-    PublishFlags,
-    PublishProt,
-    PmdRead,
-    PmdSplit,
-    HugeLock,
-    HugeMigration,
-    HugeInvalidate,
-    HugeCommit,
-    HugeUnlock,
-    PteLock,
-    PteLockless,
-    PteStart,
-    PteCommit,
-    PteMigration,
-    PteUnlock,
-    PteUnmap,
-    LatePublishFlags,
-    LatePublishProt,
-    EndVma,
-    SkipFlush,
-    Finish,
-    Unlock,
+
+listing! { Listing::Mprotect;
+    Lock = ln(0, "mmap_write_lock_killable(mm)", "do_mprotect_pkey", F1, When::Always),
+    FindVma = ln(0, "vma = vma_find(start); newflags = calc_vm_prot_bits(prot) | (vm_flags & ~(VM_READ|VM_WRITE|VM_EXEC)); tlb_gather_mmu(): tlb_flush_pending++", "do_mprotect_pkey", F1, When::Always),
+    Merge = ln(1, "vma_merge(): a neighbour with newflags absorbs the range", "mprotect_fixup", F1, When::Always),
+    SplitVma = ln(1, "split_vma() at start / end (a THP straddling the boundary is split first)", "mprotect_fixup", F1, When::Always),
+    StartWrite = ln(1, "vma_start_write(vma): wait for faults holding the VMA lock", "vm_flags_reset", "include/linux/mm.h", When::V64),
+    PublishFlags = ln(1, "vm_flags_reset(vma, newflags)   // publish vm_flags", "mprotect_fixup", F1, When::Unless(Mutation::MprotectWalkBeforePublish)),
+    PublishProt = ln(1, "vma_set_page_prot(vma)          // publish vm_page_prot (WRITE_ONCE)", "mprotect_fixup", F1, When::Unless(Mutation::MprotectWalkBeforePublish)),
+    PmdRead = ln(2, "pmd = pmdp_get_lockless(pmd); none → next PMD", "change_pmd_range", F1, When::Always),
+    PmdSplit = ln(2, "huge/migration PMD, range not the whole 2 MiB → __split_huge_pmd()", "change_pmd_range", F1, When::Always),
+    HugeLock = ln(3, "ptl = __pmd_trans_huge_lock(pmd); no longer huge → unlock, fall back to PTEs", "change_huge_pmd", F2, When::Always),
+    HugeMigration = ln(3, "migration PMD: writable → readable-exclusive (offset, A/D kept); set_pmd_at()", "change_huge_pmd", F2, When::Always),
+    HugeInvalidate = ln(3, "oldpmd = pmdp_invalidate_ad(vma, addr, pmd)", "change_huge_pmd", F2, When::Always),
+    HugeCommit = ln(3, "entry = pmd_modify(oldpmd, newprot) [+ pmd_mkwrite if can_change_pmd_writable]; set_pmd_at(); tlb_flush_pmd_range()", "change_huge_pmd", F2, When::Always),
+    HugeUnlock = ln(3, "spin_unlock(ptl)", "change_huge_pmd", F2, When::Always),
+    PteLock = ln(3, "pte = pte_offset_map_lock(pmd, &ptl); flush_tlb_batched_pending(mm)", "change_pte_range", F1, When::Unless(Mutation::MprotectNoPtl)),
+    PteLockless = ln(3, "pte = pte_offset_map(pmd)   // what-if: no PT lock", "change_pte_range", F1, When::WhatIf(Mutation::MprotectNoPtl)),
+    PteStart = ln(4, "oldpte = ptep_modify_prot_start(vma, addr, pte)   // entry reads as none", "change_pte_range", F1, When::Always),
+    PteCommit = ln(4, "ptent = pte_modify(oldpte, newprot) [+ pte_mkwrite if can_change_pte_writable]; ptep_modify_prot_commit(); pte_needs_flush → tlb_flush_pte_range()", "change_pte_range", F1, When::Always),
+    PteMigration = ln(4, "writable migration entry → make_readable_exclusive_migration_entry(); set_pte_at()", "change_pte_range", F1, When::Always),
+    PteUnlock = ln(3, "pte_unmap_unlock(pte, ptl)", "change_pte_range", F1, When::Unless(Mutation::MprotectNoPtl)),
+    PteUnmap = ln(3, "pte_unmap(pte)", "change_pte_range", F1, When::WhatIf(Mutation::MprotectNoPtl)),
+    LatePublishFlags = ln(1, "vm_flags_reset(vma, newflags)   // what-if: published after the walk", "mprotect_fixup", F1, When::WhatIf(Mutation::MprotectWalkBeforePublish)),
+    LatePublishProt = ln(1, "vma_set_page_prot(vma)          // what-if: published after the walk", "mprotect_fixup", F1, When::WhatIf(Mutation::MprotectWalkBeforePublish)),
+    EndVma = ln(1, "tlb_end_vma(): flush_tlb_mm_range() over the gathered range", "tlb_end_vma", F3, When::Unless(Mutation::MprotectNoFlush)),
+    SkipFlush = ln(1, "(what-if: no TLB flush)", "tlb_end_vma", F3, When::WhatIf(Mutation::MprotectNoFlush)),
+    Finish = ln(0, "tlb_finish_mmu(): tlb_flush_pending--", "do_mprotect_pkey", F1, When::Always),
+    Unlock = ln(0, "mmap_write_unlock(mm); return", "do_mprotect_pkey", F1, When::Always)
+        .v64("mmap_write_unlock(mm): vma_end_write_all(mm), up_write(); return"),
 }
 
-pub const LISTING: &[Line] = &[
-    ln(0, "mmap_write_lock_killable(mm)", "do_mprotect_pkey", F1, When::Always),
-    ln(0, "vma = vma_find(start); newflags = calc_vm_prot_bits(prot) | (vm_flags & ~(VM_READ|VM_WRITE|VM_EXEC)); tlb_gather_mmu(): tlb_flush_pending++", "do_mprotect_pkey", F1, When::Always),
-    ln(1, "vma_merge(): a neighbour with newflags absorbs the range", "mprotect_fixup", F1, When::Always),
-    ln(1, "split_vma() at start / end (a THP straddling the boundary is split first)", "mprotect_fixup", F1, When::Always),
-    ln(1, "vma_start_write(vma): wait for faults holding the VMA lock", "vm_flags_reset", "include/linux/mm.h", When::V64),
-    ln(1, "vm_flags_reset(vma, newflags)   // publish vm_flags", "mprotect_fixup", F1, When::Unless(Mutation::MprotectWalkBeforePublish)),
-    ln(1, "vma_set_page_prot(vma)          // publish vm_page_prot (WRITE_ONCE)", "mprotect_fixup", F1, When::Unless(Mutation::MprotectWalkBeforePublish)),
-    ln(2, "pmd = pmdp_get_lockless(pmd); none → next PMD", "change_pmd_range", F1, When::Always),
-    ln(2, "huge/migration PMD, range not the whole 2 MiB → __split_huge_pmd()", "change_pmd_range", F1, When::Always),
-    ln(3, "ptl = __pmd_trans_huge_lock(pmd); no longer huge → unlock, fall back to PTEs", "change_huge_pmd", F2, When::Always),
-    ln(3, "migration PMD: writable → readable-exclusive (offset, A/D kept); set_pmd_at()", "change_huge_pmd", F2, When::Always),
-    ln(3, "oldpmd = pmdp_invalidate_ad(vma, addr, pmd)", "change_huge_pmd", F2, When::Always),
-    ln(3, "entry = pmd_modify(oldpmd, newprot) [+ pmd_mkwrite if can_change_pmd_writable]; set_pmd_at(); tlb_flush_pmd_range()", "change_huge_pmd", F2, When::Always),
-    ln(3, "spin_unlock(ptl)", "change_huge_pmd", F2, When::Always),
-    ln(3, "pte = pte_offset_map_lock(pmd, &ptl); flush_tlb_batched_pending(mm)", "change_pte_range", F1, When::Unless(Mutation::MprotectNoPtl)),
-    ln(3, "pte = pte_offset_map(pmd)   // what-if: no PT lock", "change_pte_range", F1, When::WhatIf(Mutation::MprotectNoPtl)),
-    ln(4, "oldpte = ptep_modify_prot_start(vma, addr, pte)   // entry reads as none", "change_pte_range", F1, When::Always),
-    ln(4, "ptent = pte_modify(oldpte, newprot) [+ pte_mkwrite if can_change_pte_writable]; ptep_modify_prot_commit(); pte_needs_flush → tlb_flush_pte_range()", "change_pte_range", F1, When::Always),
-    ln(4, "writable migration entry → make_readable_exclusive_migration_entry(); set_pte_at()", "change_pte_range", F1, When::Always),
-    ln(3, "pte_unmap_unlock(pte, ptl)", "change_pte_range", F1, When::Unless(Mutation::MprotectNoPtl)),
-    ln(3, "pte_unmap(pte)", "change_pte_range", F1, When::WhatIf(Mutation::MprotectNoPtl)),
-    ln(1, "vm_flags_reset(vma, newflags)   // what-if: published after the walk", "mprotect_fixup", F1, When::WhatIf(Mutation::MprotectWalkBeforePublish)),
-    ln(1, "vma_set_page_prot(vma)          // what-if: published after the walk", "mprotect_fixup", F1, When::WhatIf(Mutation::MprotectWalkBeforePublish)),
-    ln(1, "tlb_end_vma(): flush_tlb_mm_range() over the gathered range", "tlb_end_vma", F3, When::Unless(Mutation::MprotectNoFlush)),
-    ln(1, "(what-if: no TLB flush)", "tlb_end_vma", F3, When::WhatIf(Mutation::MprotectNoFlush)),
-    ln(0, "tlb_finish_mmu(): tlb_flush_pending--", "do_mprotect_pkey", F1, When::Always),
-    ln(0, "mmap_write_unlock(mm) [v6.4: vma_end_write_all]; return", "do_mprotect_pkey", F1, When::Always),
-];
-
-fn at(l: L) -> LineRef {
-    LineRef {
-        listing: Listing::Mprotect,
-        line: l as u16,
-    }
-}
 
 /// Where in `do_mprotect_pkey` the thread is.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -237,6 +268,24 @@ impl State {
 }
 
 /// One step of `do_mprotect_pkey`.
+impl StepMachine for State {
+    fn wants(&self, m: &Machine) -> Option<LockId> {
+        State::wants(self, m)
+    }
+
+    fn position(&self, m: &Machine) -> Vec<LineRef> {
+        State::position(self, m)
+    }
+
+    fn step(&mut self, m: &mut Machine, tid: Tid) -> Progress {
+        step(m, tid, self)
+    }
+
+    fn protection_change(&self) -> Option<(u64, u64)> {
+        Some(self.range())
+    }
+}
+
 pub fn step(m: &mut Machine, tid: Tid, s: &mut State) -> Progress {
     let walk_first = m.kernel().has(Mutation::MprotectWalkBeforePublish);
     match std::mem::replace(&mut s.pc, Pc::Lock) {

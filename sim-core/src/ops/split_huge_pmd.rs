@@ -14,40 +14,57 @@
 
 use crate::flags::VM_WRITE;
 use crate::machine::Machine;
-use crate::ops::{ln, Progress};
+use crate::num::Hex;
+use crate::ops::{ln, Field, Listing, Operation, Progress, StepMachine};
 use crate::pte::{self, MigrationEntry, PMD_SIZE, PTRS_PER_TABLE};
-use crate::record::{Change, Line, LineRef, Listing, When};
+use crate::record::{Change, LineRef, When};
+use crate::scenario::{OpCheck, ScenarioError};
 use crate::state::{pmd_base, pmd_index, LockId, Tid};
+
+/// `split_huge_pmd(addr)`, as a scenario writes it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SplitHugePmd {
+    pub addr: Hex,
+}
+
+impl Operation for SplitHugePmd {
+    const NAME: &'static str = "split_huge_pmd";
+    const DOC: &'static str = "`split_huge_pmd(vma, pmd, addr)` (mm/huge_memory.c), as a partial munmap or\nMADV_DONTNEED would call it.";
+    const FIELDS: &'static [Field] = &[Field::number("addr", "address", "")];
+    type State = State;
+
+    fn values(&self) -> Vec<u64> {
+        vec![self.addr.0]
+    }
+
+    fn from_values(v: &[u64]) -> Self {
+        SplitHugePmd { addr: Hex(v[0]) }
+    }
+
+    fn label(&self) -> String {
+        format!("split_huge_pmd({})", self.addr)
+    }
+
+    fn check(&self, cx: &mut OpCheck<'_>) -> Result<(), ScenarioError> {
+        cx.user_address("addr", self.addr.0)
+    }
+
+    fn start(&self) -> State {
+        State::from_macro(self.addr.0)
+    }
+}
 
 const F: &str = "mm/huge_memory.c";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u16)]
-enum L {
-    Check,
-    Lock,
-    Invalidate,
-    Build,
-    BuildMigration,
-    Populate,
-    Unlock,
-}
-
-pub const LISTING: &[Line] = &[
-    ln(0, "if (is_swap_pmd(*pmd) || pmd_trans_huge(*pmd)) __split_huge_pmd(...)   // lockless check", "split_huge_pmd", "include/linux/huge_mm.h", When::Always),
-    ln(0, "ptl = pmd_lock(mm, pmd); still huge or a migration entry? else unlock, return", "__split_huge_pmd", F, When::Always),
-    ln(1, "old_pmd = pmdp_invalidate(vma, haddr, pmd)   // non-present, still huge; flush 2 MiB", "__split_huge_pmd_locked", F, When::Always),
-    ln(1, "read write/young/dirty/soft_dirty/uffd_wp/anon_exclusive from old_pmd; pgtable_trans_huge_withdraw(); 512 × { mk_pte(page + i, READ_ONCE(vm_page_prot)); v6.3: maybe_mkwrite, mkdirty, wrprotect if !write / v6.4: pte_mkwrite if write, mkdirty if dirty; set_pte_at() } into the unpublished table", "__split_huge_pmd_locked", F, When::Always),
-    ln(1, "PMD migration entry: 512 PTE migration entries (write / read-exclusive / read, young, dirty)", "__split_huge_pmd_locked", F, When::Always),
-    ln(1, "smp_wmb(); pmd_populate(mm, pmd, pgtable)   // the new PTE table becomes visible", "__split_huge_pmd_locked", F, When::Always),
-    ln(0, "spin_unlock(ptl)", "__split_huge_pmd", F, When::Always),
-];
-
-fn at(l: L) -> LineRef {
-    LineRef {
-        listing: Listing::SplitHugePmd,
-        line: l as u16,
-    }
+listing! { Listing::SplitHugePmd;
+    Check = ln(0, "if (is_swap_pmd(*pmd) || pmd_trans_huge(*pmd)) __split_huge_pmd(...)   // lockless check", "split_huge_pmd", "include/linux/huge_mm.h", When::Always),
+    Lock = ln(0, "ptl = pmd_lock(mm, pmd); still huge or a migration entry? else unlock, return", "__split_huge_pmd", F, When::Always),
+    Invalidate = ln(1, "old_pmd = pmdp_invalidate(vma, haddr, pmd)   // non-present, still huge; flush 2 MiB", "__split_huge_pmd_locked", F, When::Always),
+    Build = ln(1, "read write/young/dirty/soft_dirty/uffd_wp/anon_exclusive from old_pmd; pgtable_trans_huge_withdraw(); 512 × { mk_pte(page + i, READ_ONCE(vm_page_prot)); maybe_mkwrite, mkdirty, wrprotect if !write; set_pte_at() } into the unpublished table", "__split_huge_pmd_locked", F, When::Always)
+        .v64("read write/young/dirty/soft_dirty/uffd_wp/anon_exclusive from old_pmd; pgtable_trans_huge_withdraw(); 512 × { mk_pte(page + i, READ_ONCE(vm_page_prot)); pte_mkwrite if write, mkdirty if dirty; set_pte_at() } into the unpublished table"),
+    BuildMigration = ln(1, "PMD migration entry: 512 PTE migration entries (write / read-exclusive / read, young, dirty)", "__split_huge_pmd_locked", F, When::Always),
+    Populate = ln(1, "smp_wmb(); pmd_populate(mm, pmd, pgtable)   // the new PTE table becomes visible", "__split_huge_pmd_locked", F, When::Always),
+    Unlock = ln(0, "spin_unlock(ptl)", "__split_huge_pmd", F, When::Always),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -112,6 +129,20 @@ impl State {
             Pc::Populate { .. } => L::Populate,
             Pc::Unlock => L::Unlock,
         })
+    }
+}
+
+impl StepMachine for State {
+    fn wants(&self, m: &Machine) -> Option<LockId> {
+        State::wants(self, m)
+    }
+
+    fn position(&self, m: &Machine) -> Vec<LineRef> {
+        vec![State::position(self, m)]
+    }
+
+    fn step(&mut self, m: &mut Machine, tid: Tid) -> Progress {
+        step(m, tid, self)
     }
 }
 
