@@ -11,6 +11,7 @@
 //! schedule give the same trace natively and in wasm.
 
 pub mod condition;
+pub mod cow;
 pub mod explore;
 pub mod flags;
 pub mod hash;
