@@ -572,6 +572,8 @@ fn schemathesis(ws: &Workspace, max_examples: u32) -> Result {
         .arg(max_examples.to_string())
         .args(["--seed", "1", "--report", "junit", "--report-dir"])
         .arg(&work)
+        // Its cache (`.schemathesis/`) goes there too, not into the source tree.
+        .current_dir(&work)
         .env("NO_COLOR", "1"));
     let _ = server.kill();
     let _ = server.wait();
