@@ -31,6 +31,7 @@ pub mod runs;
 pub mod scenario;
 pub mod schedule;
 pub mod state;
+pub mod strict_json;
 pub mod vec_map;
 
 pub use kernel::{Kernel, Mutation, Version};
