@@ -23,7 +23,7 @@
 //! a read of a cached scenario touches neither the database nor the JSON.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
@@ -36,6 +36,7 @@ use axum::Json;
 use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::{json, Value};
+use sim_core::scenario::BuildError;
 use sim_core::Scenario;
 
 use crate::id;
@@ -59,29 +60,76 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 // ---------------------------------------------------------------------------------------------
 // Errors
 
-/// An error answer: a status and a JSON body `{"error": ..., ...}`.
+/// An error answer: a status and the JSON body every error has, `{"error": "<what is
+/// wrong, in plain words>", "path": "<JSON path, for scenario errors>", "request_id": "..."}`.
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    body: Value,
+    message: String,
+    path: Option<String>,
     retry_after: Option<Duration>,
+}
+
+/// The most characters of an error message (values quoted from the input are shortened
+/// before this; this bounds everything else).
+const MAX_ERROR_CHARS: usize = 1_000;
+
+/// How long a client is asked to wait after a 503 that is not about the explorer.
+pub const RETRY_AFTER: Duration = Duration::from_secs(2);
+
+tokio::task_local! {
+    /// The id of the request being answered (set by the middleware around every handler):
+    /// in every error body and every log line about the request.
+    pub static REQUEST_ID: RequestId;
+}
+
+/// A request's id: 16 hex digits, unique within the process and unlikely to repeat across
+/// instances; also sent as `X-Request-Id`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestId(pub u64);
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+impl RequestId {
+    /// The next id: a per-process random start plus a counter, mixed.
+    pub fn next() -> RequestId {
+        use std::hash::{BuildHasher, Hasher};
+        use std::sync::atomic::AtomicU64;
+        static SEED: OnceLock<u64> = OnceLock::new();
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let seed = *SEED.get_or_init(|| {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u32(std::process::id());
+            h.finish()
+        });
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        RequestId(seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17))
+    }
+
+    /// The id of the request being answered, if called inside one.
+    pub fn current() -> Option<RequestId> {
+        REQUEST_ID.try_with(|id| *id).ok()
+    }
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
         ApiError {
             status,
-            body: json!({ "error": message.into() }),
+            message: message.into(),
+            path: None,
             retry_after: None,
         }
     }
 
     fn scenario(e: &sim_core::ScenarioError) -> Self {
-        ApiError {
-            status: StatusCode::BAD_REQUEST,
-            body: json!({ "error": e.to_string(), "path": e.path, "message": e.message }),
-            retry_after: None,
-        }
+        let mut err = ApiError::new(StatusCode::BAD_REQUEST, e.to_string());
+        err.path = Some(e.path.clone());
+        err
     }
 
     fn retry_after(mut self, wait: Duration) -> Self {
@@ -89,31 +137,68 @@ impl ApiError {
         self
     }
 
-    fn internal(what: &str, e: &dyn std::error::Error) -> Self {
+    /// The store failed: the details go to the log (with the request id), never to the
+    /// client, who is told to retry.
+    fn store(what: &str, e: &dyn std::error::Error) -> Self {
         let chain = error_chain(e);
-        tracing::error!(error = %chain, "{what}");
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("{what}: {chain}"))
+        let request_id = RequestId::current().map(|id| id.to_string());
+        tracing::error!(request_id, error = %chain, "{what}");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "{what}: the database did not answer; retry shortly (the server's log has                  the details under this request id)"
+            ),
+        )
+        .retry_after(RETRY_AFTER)
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut res = (self.status, Json(self.body)).into_response();
+        let mut res = error_body(
+            self.status,
+            &self.message,
+            self.path.as_deref(),
+            RequestId::current(),
+        );
         if let Some(wait) = self.retry_after {
             // Whole seconds, rounded up, at least 1.
             let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
         }
-        res.headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         res
     }
 }
 
-/// A JSON error response (used by the middleware for the request timeout).
-pub fn error_response(status: StatusCode, message: String) -> Response {
-    ApiError::new(status, message).into_response()
+/// The JSON error body every error has: `{"error", "path"?, "request_id"}` (`no-store`).
+pub fn error_body(
+    status: StatusCode,
+    message: &str,
+    path: Option<&str>,
+    request_id: Option<RequestId>,
+) -> Response {
+    let message = if message.chars().count() > MAX_ERROR_CHARS {
+        let head: String = message.chars().take(MAX_ERROR_CHARS).collect();
+        format!("{head}…")
+    } else {
+        message.to_owned()
+    };
+    let mut body = serde_json::Map::new();
+    body.insert("error".into(), Value::String(message));
+    if let Some(path) = path {
+        body.insert(
+            "path".into(),
+            Value::String(sim_core::strict_json::shorten_path(path)),
+        );
+    }
+    if let Some(id) = request_id {
+        body.insert("request_id".into(), Value::String(id.to_string()));
+    }
+    let mut res = (status, Json(Value::Object(body))).into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
 }
 
 /// `error: cause: cause` on one line.
@@ -262,7 +347,7 @@ async fn lookup(state: &AppState, id: &str) -> Result<Option<Arc<Cached>>, ApiEr
         .store
         .get_scenario(id)
         .await
-        .map_err(|e| ApiError::internal("cannot read the scenario store", &e))?;
+        .map_err(|e| ApiError::store("cannot read the scenario", &e))?;
     Ok(row.map(|row| {
         let c = Arc::new(Cached::from_row(row));
         shared.cache.insert(c.clone());
@@ -368,7 +453,7 @@ async fn upload_inner(state: &AppState, req: Request<Body>) -> Result<Response, 
     let shared = &state.shared;
     let limits = &shared.options.limits;
 
-    let client = client_key(&req, shared.options.trust_forwarded_for);
+    let client = client_key(&req, &shared.options.trusted_proxies);
     if let Err(wait) = shared.uploads.check(client) {
         shared.metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
         return Err(ApiError::new(
@@ -384,6 +469,42 @@ async fn upload_inner(state: &AppState, req: Request<Body>) -> Result<Response, 
         .retry_after(wait));
     }
 
+    // What the body is, before reading it: only plain (identity) JSON is accepted.
+    if let Some(coding) = req
+        .headers()
+        .get_all(header::CONTENT_ENCODING)
+        .iter()
+        .flat_map(|v| v.to_str().unwrap_or("(not text)").split(','))
+        .map(str::trim)
+        .find(|c| !c.is_empty() && !c.eq_ignore_ascii_case("identity"))
+    {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "Content-Encoding `{}` is not supported: send the scenario uncompressed \
+                 (no Content-Encoding, or identity)",
+                sim_core::strict_json::shorten(coding)
+            ),
+        ));
+    }
+    // HTTP/1.1 message framing: hyper undoes `chunked`; any other transfer coding would be
+    // read as if it were not there.
+    if let Some(coding) = req
+        .headers()
+        .get_all(header::TRANSFER_ENCODING)
+        .iter()
+        .flat_map(|v| v.to_str().unwrap_or("(not text)").split(','))
+        .map(str::trim)
+        .find(|c| !c.is_empty() && !c.eq_ignore_ascii_case("chunked"))
+    {
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            format!(
+                "Transfer-Encoding `{}` is not supported: send the body as is or chunked",
+                sim_core::strict_json::shorten(coding)
+            ),
+        ));
+    }
     let is_json = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -446,7 +567,7 @@ async fn upload_inner(state: &AppState, req: Request<Body>) -> Result<Response, 
     let max_depth = limits.max_json_depth;
     let prepared = tokio::task::spawn_blocking(move || prepare(&body, max_depth))
         .await
-        .map_err(|e| ApiError::internal("parsing failed", &e))??;
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
 
     // Already stored: it was validated and explored then; nothing to do.
     if let Some(existing) = lookup(state, &prepared.id).await? {
@@ -466,13 +587,14 @@ async fn upload_inner(state: &AppState, req: Request<Body>) -> Result<Response, 
         .store
         .insert_scenario(&row)
         .await
-        .map_err(|e| ApiError::internal("cannot store the scenario", &e))?;
+        .map_err(|e| ApiError::store("cannot store the scenario", &e))?;
     let status = match inserted {
         Inserted::Created => {
             shared
                 .metrics
                 .scenarios_created
                 .fetch_add(1, Ordering::Relaxed);
+            shared.metrics.stored_added();
             tracing::info!(id = %row.id, bytes = row.body.len(), "scenario stored");
             StatusCode::CREATED
         }
@@ -534,13 +656,22 @@ fn prepare(body: &[u8], max_depth: usize) -> Result<Prepared, ApiError> {
         format: Some(format),
     }) = serde_json::from_str::<Version>(text)
     {
-        if format.as_u64() != Some(u64::from(sim_core::scenario::FORMAT)) {
+        let supported = sim_core::scenario::FORMAT;
+        let message = match &format {
+            Value::Number(n) if n.as_u64() == Some(u64::from(supported)) => None,
+            Value::Number(n) => Some(format!(
+                "unsupported format version {n} (this mmrace reads version {supported})"
+            )),
+            Value::String(s) => Some(format!(
+                "must be the number {supported}, not the string \"{}\"",
+                sim_core::strict_json::shorten(s)
+            )),
+            _ => Some(format!("must be the number {supported}")),
+        };
+        if let Some(message) = message {
             return Err(ApiError::scenario(&sim_core::ScenarioError {
                 path: "format".into(),
-                message: format!(
-                    "unsupported format version {format} (this mmrace reads version {})",
-                    sim_core::scenario::FORMAT
-                ),
+                message,
             }));
         }
     }
@@ -556,8 +687,8 @@ fn prepare(body: &[u8], max_depth: usize) -> Result<Prepared, ApiError> {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!(
-                "the scenario is {} bytes in canonical form (Scenario::to_json), over the \
-                 {max}-byte limit on scenarios; write long schedules compactly (e.g. \
+                "the scenario is {} bytes in canonical form (pretty-printed, as stored), over \
+                 the {max}-byte limit on scenarios; write long schedules compactly (e.g. \
                  \"0x6 1* 0*\") instead of as lists",
                 canonical.len()
             ),
@@ -571,43 +702,23 @@ fn prepare(body: &[u8], max_depth: usize) -> Result<Prepared, ApiError> {
     })
 }
 
-/// The rate-limiting key of a request: the client's address (IPv6: its /64, which one
-/// subscriber usually has whole).
-fn client_key(req: &Request<Body>, trust_forwarded_for: bool) -> IpAddr {
-    // The last entry is the one our proxy appended; earlier ones are the client's say-so.
-    let forwarded = trust_forwarded_for
-        .then(|| {
-            req.headers()
-                .get_all("x-forwarded-for")
-                .iter()
-                .next_back()?
-                .to_str()
-                .ok()?
-                .rsplit(',')
-                .next()?
-                .trim()
-                .parse::<IpAddr>()
-                .ok()
-        })
-        .flatten();
-    let ip = forwarded.unwrap_or_else(|| {
-        req.extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
-    });
-    match ip {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let s = v6.segments();
-                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-            }
-        },
-        v4 => v4,
-    }
+/// The rate-limiting key of a request ([`crate::limits::client_bucket`] of
+/// [`crate::limits::client_address`]).
+fn client_key(req: &Request<Body>, trusted: &[crate::limits::Cidr]) -> IpAddr {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let forwarded = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    crate::limits::client_bucket(crate::limits::client_address(peer, forwarded, trusted))
 }
 
-/// Sets the flag when dropped: an abandoned upload stops its explorer run.
+/// Sets the flag when dropped: an abandoned upload (the client went away, or the request
+/// timed out) stops its work at the next check.
 struct CancelOnDrop(Arc<AtomicBool>);
 
 impl Drop for CancelOnDrop {
@@ -616,9 +727,28 @@ impl Drop for CancelOnDrop {
     }
 }
 
-/// Validate the scenario (`build`: every check of sim-core, every schedule replayed) and run
-/// the explorer on it, on a blocking thread, at most `explorer_concurrency` at a time: all the
-/// CPU-heavy work of an upload is under that cap. A validation error is a 400.
+/// Counts a piece of upload work in `mmrace_explorer_running` while it lives.
+struct Running<'a>(&'a std::sync::atomic::AtomicI64);
+
+impl<'a> Running<'a> {
+    fn start(gauge: &'a std::sync::atomic::AtomicI64) -> Self {
+        gauge.fetch_add(1, Ordering::Relaxed);
+        Running(gauge)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// All the CPU work of an upload — validating the scenario (`build`: every check of sim-core,
+/// every schedule replayed) and exploring it — on a blocking thread, at most
+/// `explorer_concurrency` at a time, under one budget: one deadline
+/// (`explorer_max_time` from when the work starts), one cancellation (the request going
+/// away), and a limit on the steps replayed to check the schedules. A validation error is a
+/// 400, too many replay steps a 422, a deadline reached before validation finished a 503.
 async fn validate_and_explore(state: &AppState, sc: Scenario) -> Result<Option<Verdict>, ApiError> {
     let shared = &state.shared;
     let limits = &shared.options.limits;
@@ -645,27 +775,69 @@ async fn validate_and_explore(state: &AppState, sc: Scenario) -> Result<Option<V
         max_states: limits.explorer_max_states,
         max_time: limits.explorer_max_time,
     };
+    let max_replay_steps = limits.max_replay_steps;
     let cancel = Arc::new(AtomicBool::new(false));
     let _cancel_on_drop = CancelOnDrop(cancel.clone());
     let shared2 = shared.clone();
     let task = tokio::task::spawn_blocking(move || {
-        // The permit lives as long as the work, even if the request is abandoned.
+        // The permit and the gauge live as long as the work, even if the request is
+        // abandoned (the work then stops at its next check).
         let _permit = permit;
-        let initial = sc.build()?;
-        let running = &shared2.metrics.explorer_running;
-        running.fetch_add(1, Ordering::Relaxed);
-        let v = verdict::verdict_for(&initial, &budget, &cancel);
-        running.fetch_sub(1, Ordering::Relaxed);
-        let label = match &v {
+        let _running = Running::start(&shared2.metrics.explorer_running);
+        let deadline = std::time::Instant::now() + budget.max_time;
+        let mut keep_going =
+            || !cancel.load(Ordering::Relaxed) && std::time::Instant::now() < deadline;
+        let mut replay = sim_core::scenario::ReplayBudget {
+            max_steps: max_replay_steps,
+            keep_going: &mut keep_going,
+        };
+        let initial = match sc.build_within(&mut replay) {
+            Ok(m) => m,
+            Err(e) => {
+                shared2.metrics.explorer_run(match e {
+                    BuildError::Invalid(_) => "invalid",
+                    BuildError::TooManySteps { .. } => "replay-limit",
+                    BuildError::Stopped => "cancelled",
+                });
+                return Err(e);
+            }
+        };
+        let v = verdict::verdict_until(&initial, &budget, deadline, &cancel);
+        shared2.metrics.explorer_run(match &v {
             Some(v) => v.outcome_label(),
             None => "cancelled",
-        };
-        shared2.metrics.explorer_run(label);
+        });
         Ok(v)
     });
-    task.await
-        .map_err(|e| ApiError::internal("the explorer failed", &e))?
-        .map_err(|e: sim_core::ScenarioError| ApiError::scenario(&e))
+    let done = task
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+    match done {
+        Ok(v) => Ok(v),
+        Err(BuildError::Invalid(e)) => Err(ApiError::scenario(&e)),
+        Err(BuildError::TooManySteps { limit }) => {
+            let mut err = ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!(
+                    "checking the schedules needs more than {limit} replayed steps in total \
+                     (the server's limit per upload; every schedule is replayed to check it): \
+                     use fewer or shorter schedules, or check the scenario locally with \
+                     `mmrace run` and `mmrace check`"
+                ),
+            );
+            err.path = Some("schedules".into());
+            Err(err)
+        }
+        Err(BuildError::Stopped) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the server could not finish checking the scenario within its {} s budget \
+                 per upload (it is busy); retry shortly",
+                budget.max_time.as_secs_f64()
+            ),
+        )
+        .retry_after(EXPLORER_RETRY_AFTER)),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -793,9 +965,58 @@ pub async fn examples() -> Response {
     res
 }
 
+/// The JSON Schema of the scenario format, generated from sim-core's types (a sim-core test
+/// keeps the file equal to them).
+const SCENARIO_SCHEMA: &str = include_str!("../../assets/scenario.schema.json");
+
+/// The OpenAPI document as served: [`OPENAPI`] with the scenario schema put in as the
+/// `Scenario` component (its definitions as `Scenario<Name>` components, references
+/// rewritten), so that the document describes exactly what the scenario format is.
+pub fn openapi_document() -> &'static str {
+    static DOC: OnceLock<String> = OnceLock::new();
+    DOC.get_or_init(|| {
+        let mut doc: Value = serde_json::from_str(OPENAPI).expect("openapi.json parses");
+        let mut schema: Value =
+            serde_json::from_str(SCENARIO_SCHEMA).expect("scenario.schema.json parses");
+        let defs = schema
+            .as_object_mut()
+            .and_then(|o| o.remove("$defs"))
+            .unwrap_or(Value::Null);
+        if let Some(o) = schema.as_object_mut() {
+            o.remove("$schema");
+        }
+        fn rewrite(v: &mut Value) {
+            match v {
+                Value::Object(o) => {
+                    if let Some(Value::String(r)) = o.get_mut("$ref") {
+                        if let Some(name) = r.strip_prefix("#/$defs/") {
+                            *r = format!("#/components/schemas/Scenario{name}");
+                        }
+                    }
+                    o.values_mut().for_each(rewrite);
+                }
+                Value::Array(a) => a.iter_mut().for_each(rewrite),
+                _ => {}
+            }
+        }
+        rewrite(&mut schema);
+        let schemas = doc["components"]["schemas"]
+            .as_object_mut()
+            .expect("openapi.json has components.schemas");
+        if let Value::Object(defs) = defs {
+            for (name, mut def) in defs {
+                rewrite(&mut def);
+                schemas.insert(format!("Scenario{name}"), def);
+            }
+        }
+        schemas.insert("Scenario".to_owned(), schema);
+        serde_json::to_string_pretty(&doc).expect("serialisable")
+    })
+}
+
 /// `GET /api/openapi.json`.
 pub async fn openapi() -> Response {
-    let mut res = Response::new(Body::from(OPENAPI));
+    let mut res = Response::new(Body::from(openapi_document()));
     res.headers_mut().insert(header::CONTENT_TYPE, JSON_TYPE);
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -858,28 +1079,26 @@ mod tests {
             r
         };
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-        assert_eq!(client_key(&req("1.2.3.4:5", None), false), ip("1.2.3.4"));
+        let lb = ["127.0.0.1".parse().unwrap()];
+        assert_eq!(client_key(&req("1.2.3.4:5", None), &[]), ip("1.2.3.4"));
         assert_eq!(
-            client_key(&req("1.2.3.4:5", Some("9.9.9.9, 8.8.8.8")), false),
+            client_key(&req("1.2.3.4:5", Some("9.9.9.9, 8.8.8.8")), &[]),
             ip("1.2.3.4"),
-            "X-Forwarded-For is ignored unless trusted"
+            "X-Forwarded-For is ignored unless the peer is a trusted proxy"
         );
         assert_eq!(
-            client_key(&req("1.2.3.4:5", Some("9.9.9.9, 8.8.8.8")), true),
-            ip("8.8.8.8"),
-            "the entry the proxy appended"
+            client_key(&req("127.0.0.1:5", Some("9.9.9.9, 2001:db8:1:2::77")), &lb),
+            ip("2001:db8:1:2::"),
+            "the entry the proxy appended, bucketed by /64"
         );
         assert_eq!(
-            client_key(&req("[2001:db8:1:2:3:4:5:6]:80", None), false),
+            client_key(&req("[2001:db8:1:2:3:4:5:6]:80", None), &[]),
             ip("2001:db8:1:2::")
         );
         assert_eq!(
-            client_key(&req("[::ffff:10.0.0.1]:80", None), false),
+            client_key(&req("[::ffff:10.0.0.1]:80", None), &[]),
             ip("10.0.0.1")
         );
-        assert_eq!(
-            client_key(&Request::new(Body::empty()), false),
-            ip("0.0.0.0")
-        );
+        assert_eq!(client_key(&Request::new(Body::empty()), &[]), ip("0.0.0.0"));
     }
 }

@@ -81,10 +81,23 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub upload_burst: u32,
 
-    /// Rate-limit by the last address in X-Forwarded-For (set this only behind a reverse
-    /// proxy or load balancer that appends it; otherwise clients could pick their address).
-    #[arg(long, env = "MMRACE_TRUST_FORWARDED_FOR")]
-    pub trust_forwarded_for: bool,
+    /// Reverse proxies or load balancers to believe, as a comma-separated list of networks
+    /// (e.g. `10.0.0.0/8,::1`): when the peer is one of them, the client is the rightmost
+    /// X-Forwarded-For address that is not. Without this, X-Forwarded-For is ignored (any
+    /// client can write it). Clients are rate-limited by IPv4 address or IPv6 /64.
+    #[arg(
+        long,
+        env = "MMRACE_TRUST_PROXY",
+        value_name = "CIDR,...",
+        value_delimiter = ','
+    )]
+    pub trust_proxy: Vec<crate::limits::Cidr>,
+
+    /// The most steps replayed to check an upload's schedules, in total (more: 422).
+    #[arg(long, env = "MMRACE_MAX_REPLAY_STEPS", value_name = "N",
+          default_value_t = Limits::default().max_replay_steps,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=3_200_000))]
+    pub max_replay_steps: usize,
 
     /// Explorer runs at the same time (uploads beyond that wait, then get 503).
     #[arg(long, env = "MMRACE_EXPLORER_CONCURRENCY", value_name = "N",
@@ -180,6 +193,7 @@ impl ServeArgs {
             explorer_concurrency: self.explorer_concurrency as usize,
             explorer_max_states: self.explorer_max_states,
             explorer_max_time: Duration::from_millis(self.explorer_max_ms),
+            max_replay_steps: self.max_replay_steps,
             ..Limits::default()
         };
         Ok(ServeConfig {
@@ -188,7 +202,7 @@ impl ServeArgs {
             static_dir: self.static_dir,
             options: Options {
                 limits,
-                trust_forwarded_for: self.trust_forwarded_for,
+                trusted_proxies: self.trust_proxy,
             },
         })
     }

@@ -3,11 +3,13 @@
 //! - `mmrace_http_requests_total{route,method,status}` — counter;
 //! - `mmrace_http_request_duration_seconds{route}` — histogram (`_bucket{le}`, `_sum`,
 //!   `_count`);
-//! - `mmrace_scenarios_stored` — gauge, rows in the store (read at scrape time);
+//! - `mmrace_scenarios_stored` — gauge, rows in the store (read in the background, at
+//!   most every 15 s: a scrape never waits for the database);
 //! - `mmrace_scenarios_created_total` — counter, uploads that created a row here;
 //! - `mmrace_uploads_rate_limited_total` — counter;
-//! - `mmrace_explorer_runs_total{outcome}` — counter (safe, violated, budget, cancelled);
-//! - `mmrace_explorer_running` — gauge;
+//! - `mmrace_explorer_runs_total{outcome}` — counter (safe, violated, budget, cancelled;
+//!   invalid and replay-limit for uploads refused by validation);
+//! - `mmrace_explorer_running` — gauge: uploads being validated or explored;
 //! - `mmrace_scenario_cache_hits_total`, `mmrace_scenario_cache_misses_total` — counters.
 //!
 //! `route` is the route template (`/api/scenarios/{id}`), never the raw path, so the number
@@ -33,6 +35,16 @@ pub struct Metrics {
     explorer_runs: Mutex<BTreeMap<&'static str, u64>>,
     pub cache_hits: AtomicU64,
     pub cache_misses: AtomicU64,
+    /// The last row count read from the store, and when (`None`: never read, or the last
+    /// read failed).
+    stored: Mutex<StoredGauge>,
+}
+
+#[derive(Default, Debug)]
+struct StoredGauge {
+    value: Option<i64>,
+    refreshed: Option<std::time::Instant>,
+    refreshing: bool,
 }
 
 #[derive(Default, Debug)]
@@ -71,9 +83,38 @@ impl Metrics {
         *runs.entry(outcome).or_insert(0) += 1;
     }
 
-    /// The exposition text. `stored` is the row count of the store (`None` if it could not be
-    /// read: the gauge is left out rather than reported wrong).
-    pub fn render(&self, stored: Option<i64>) -> String {
+    /// Whether the cached row count is older than `max_age` (or was never read) and no
+    /// refresh is running; if so, the caller must refresh it ([`Metrics::stored_refreshed`]).
+    pub fn stored_refresh_due(&self, max_age: Duration) -> bool {
+        let mut g = self.stored.lock().unwrap_or_else(|e| e.into_inner());
+        let stale = g.refreshed.is_none_or(|t| t.elapsed() >= max_age);
+        if stale && !g.refreshing {
+            g.refreshing = true;
+            return true;
+        }
+        false
+    }
+
+    /// A refresh of the row count finished (`None`: the store could not be read; the gauge
+    /// is then left out rather than reported wrong).
+    pub fn stored_refreshed(&self, count: Option<i64>) {
+        let mut g = self.stored.lock().unwrap_or_else(|e| e.into_inner());
+        g.value = count;
+        g.refreshed = Some(std::time::Instant::now());
+        g.refreshing = false;
+    }
+
+    /// A scenario was stored by this instance: the cached row count follows at once.
+    pub fn stored_added(&self) {
+        let mut g = self.stored.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = g.value.as_mut() {
+            *n += 1;
+        }
+    }
+
+    /// The exposition text.
+    pub fn render(&self) -> String {
+        let stored = self.stored.lock().unwrap_or_else(|e| e.into_inner()).value;
         let mut out = String::with_capacity(4096);
         let http = {
             let h = self.http.lock().unwrap_or_else(|e| e.into_inner());
@@ -198,7 +239,8 @@ mod tests {
         m.observe("/healthz", "GET", 200, Duration::from_millis(3));
         m.observe("/healthz", "GET", 503, Duration::from_secs(20));
         m.explorer_run("safe");
-        let text = m.render(Some(7));
+        m.stored_refreshed(Some(7));
+        let text = m.render();
         for line in [
             "mmrace_http_requests_total{route=\"/healthz\",method=\"GET\",status=\"200\"} 2",
             "mmrace_http_requests_total{route=\"/healthz\",method=\"GET\",status=\"503\"} 1",
@@ -216,7 +258,8 @@ mod tests {
                 "missing {line:?} in\n{text}"
             );
         }
-        assert!(!m.render(None).contains("mmrace_scenarios_stored"));
+        m.stored_refreshed(None);
+        assert!(!m.render().contains("mmrace_scenarios_stored"));
         assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
     }
 }

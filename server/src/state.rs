@@ -18,9 +18,9 @@ pub const CACHE_BYTES: usize = 64 * 1024 * 1024;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Options {
     pub limits: Limits,
-    /// Take the client address for rate limiting from the last `X-Forwarded-For` entry
-    /// (behind a reverse proxy or load balancer that sets it), not from the socket.
-    pub trust_forwarded_for: bool,
+    /// Reverse proxies / load balancers whose `X-Forwarded-For` entries are believed (for
+    /// rate limiting by client address); empty: the header is ignored.
+    pub trusted_proxies: Vec<crate::limits::Cidr>,
 }
 
 /// What every handler can reach. Cheap to clone.

@@ -55,8 +55,10 @@ pub const POSTGRES_MIGRATIONS: &[MigrationSource] = &[(
 
 /// How long a connection waits for a lock held by another connection before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a request waits for a free pooled connection.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a request waits for a pooled connection (a new one included: with PostgreSQL
+/// down, connecting fails within this): well under the 10 s request timeout, so that a
+/// client hears 503 + Retry-After quickly instead of waiting out the request.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 /// SQLite allows one writer at a time but many readers in WAL mode.
 const SQLITE_MAX_CONNECTIONS: u32 = 8;
 /// Per instance; PostgreSQL's default `max_connections` is 100, so a handful of instances fit.

@@ -85,7 +85,7 @@ impl Verdict {
 
 /// How often (in discovered states) the explorer comes back to check the clock and the
 /// cancel flag.
-const CHECK_EVERY: usize = 256;
+const CHECK_EVERY: usize = 32;
 
 /// Run the exhaustive explorer on `sc` within `budget`. `cancel` set to true stops it early
 /// (the upload was abandoned): then `None`, as for a scenario that does not build.
@@ -95,6 +95,17 @@ pub fn verdict(sc: &Scenario, budget: &Budget, cancel: &AtomicBool) -> Option<Ve
 
 /// [`verdict`] for an already built initial machine (`scenario.build()`).
 pub fn verdict_for(initial: &Machine, budget: &Budget, cancel: &AtomicBool) -> Option<Verdict> {
+    verdict_until(initial, budget, Instant::now() + budget.max_time, cancel)
+}
+
+/// [`verdict_for`] with the wall-time budget as a deadline shared with work done before
+/// (an upload's validation): the explorer gets what is left of it.
+pub fn verdict_until(
+    initial: &Machine,
+    budget: &Budget,
+    deadline: Instant,
+    cancel: &AtomicBool,
+) -> Option<Verdict> {
     let opts = ExploreOptions {
         max_states: usize::try_from(budget.max_states).unwrap_or(usize::MAX),
         progress_every: CHECK_EVERY,
@@ -105,7 +116,7 @@ pub fn verdict_for(initial: &Machine, budget: &Budget, cancel: &AtomicBool) -> O
     let result = explore_with(initial, &opts, |_| {
         if cancel.load(Ordering::Relaxed) {
             Control::Cancel
-        } else if start.elapsed() >= budget.max_time {
+        } else if Instant::now() >= deadline {
             timed_out = true;
             Control::Cancel
         } else {

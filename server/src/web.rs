@@ -29,14 +29,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
 use axum::{Json, Router};
 use serde::Serialize;
-use serde_json::json;
 use tokio::net::TcpListener;
 
-use crate::api::{self, error_chain};
+use crate::api::{self, RequestId};
 use crate::state::{AppState, Shared};
 
-/// How long `/healthz` waits for the database before answering 503.
-const HEALTH_DB_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long `/healthz` (and the metrics' row count) wait for the database.
+const HEALTH_DB_TIMEOUT: Duration = Duration::from_secs(1);
 /// After a shutdown signal, how long in-flight requests get to finish.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// The Content-Security-Policy of every page but `/embed/`: only the app's own script, style
@@ -162,15 +161,18 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request<Body>) -> Self::Future {
+    fn call(&mut self, mut req: Request<Body>) -> Self::Future {
         let route = route_label(req.extensions().get::<MatchedPath>(), req.uri().path());
         let method = method_label(req.method());
+        let id = RequestId::next();
+        req.extensions_mut().insert(id);
         EdgeFuture {
-            inner: self.inner.call(req),
+            inner: api::REQUEST_ID.scope(id, self.inner.call(req)),
             timer: None,
             start: Instant::now(),
             route,
             method,
+            id,
             shared: self.shared.clone(),
         }
     }
@@ -178,13 +180,15 @@ where
 
 pin_project_lite::pin_project! {
     struct EdgeFuture<F> {
+        // The handler runs with its request id in scope (`api::REQUEST_ID`).
         #[pin]
-        inner: F,
+        inner: tokio::task::futures::TaskLocalFuture<RequestId, F>,
         // Armed at the first Pending only.
         timer: Option<Pin<Box<tokio::time::Sleep>>>,
         start: Instant,
         route: &'static str,
         method: &'static str,
+        id: RequestId,
         shared: Arc<Shared>,
     }
 }
@@ -205,29 +209,113 @@ impl<F: Future<Output = Result<Response, Infallible>>> Future for EdgeFuture<F> 
                 if timer.as_mut().poll(cx).is_pending() {
                     return Poll::Pending;
                 }
-                tracing::warn!(route = *this.route, "request timed out after {timeout:?}");
-                api::error_response(
+                tracing::warn!(
+                    route = *this.route,
+                    request_id = %this.id,
+                    "request timed out after {timeout:?}"
+                );
+                let mut res = api::error_body(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    format!(
-                        "the request was not answered within {} s (the server's request timeout)",
+                    &format!(
+                        "the request was not answered within {} s (the server's request \
+                         timeout); retry shortly",
                         timeout.as_secs_f64()
                     ),
-                )
+                    None,
+                    Some(*this.id),
+                );
+                res.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(api::RETRY_AFTER.as_secs()),
+                );
+                res
             }
         };
         let (route, method) = (*this.route, *this.method);
+        // Errors from the framework or the static files (empty or plain text) become the
+        // JSON every error is; HTML pages (the short-link pages' own 400/404) stay pages.
+        if res.status().as_u16() >= 400 && !is_json_or_html(res.headers()) {
+            res = plain_error(res, *this.id, route);
+        }
+        if let Ok(v) = HeaderValue::from_str(&this.id.to_string()) {
+            res.headers_mut().insert(REQUEST_ID_HEADER, v);
+        }
         security_headers(res.headers_mut(), route == "/embed/{id}");
         let status = res.status().as_u16();
         let took = this.start.elapsed();
         this.shared.metrics.observe(route, method, status, took);
         let latency_us = took.as_micros() as u64;
+        let request_id = this.id.to_string();
         if status >= 500 {
-            tracing::warn!(method, route, status, latency_us, "request failed");
+            tracing::warn!(
+                method,
+                route,
+                status,
+                latency_us,
+                request_id,
+                "request failed"
+            );
         } else {
-            tracing::debug!(method, route, status, latency_us, "request");
+            tracing::debug!(method, route, status, latency_us, request_id, "request");
         }
         Poll::Ready(Ok(res))
     }
+}
+
+/// The header that carries a response's request id (also in every error body).
+pub const REQUEST_ID_HEADER: header::HeaderName = header::HeaderName::from_static("x-request-id");
+
+fn is_json_or_html(h: &HeaderMap) -> bool {
+    h.get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/json") || t.starts_with("text/html"))
+}
+
+/// An error answered by the framework rather than a handler (an unknown method, a path it
+/// cannot decode, ...), with an empty or plain-text body: the same JSON as every other error,
+/// in words of our own (the framework's say things like "bad path").
+fn plain_error(res: Response, id: RequestId, route: &str) -> Response {
+    let status = res.status();
+    let allow = res.headers().get(header::ALLOW).cloned().or_else(|| {
+        // The methods the route table gives this path (HEAD wherever GET is).
+        let mut methods: Vec<&str> = routes()
+            .iter()
+            .filter(|(_, p)| *p == route)
+            .map(|(m, _)| *m)
+            .collect();
+        if methods.contains(&"GET") {
+            methods.push("HEAD");
+        }
+        (status == StatusCode::METHOD_NOT_ALLOWED && !methods.is_empty())
+            .then(|| HeaderValue::from_str(&methods.join(", ")).ok())
+            .flatten()
+    });
+    let message = match status {
+        StatusCode::METHOD_NOT_ALLOWED => match allow.as_ref().and_then(|v| v.to_str().ok()) {
+            Some(methods) => format!("this path answers only {methods}"),
+            None => "this path does not answer that method".to_owned(),
+        },
+        StatusCode::NOT_FOUND => "not found".to_owned(),
+        StatusCode::BAD_REQUEST => {
+            "the request's path cannot be read: malformed percent-encoding, not UTF-8, or a \
+             path that leaves the site (`..`)"
+                .to_owned()
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => "the request body is too large".to_owned(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported content type".to_owned(),
+        other => other
+            .canonical_reason()
+            .unwrap_or("the request failed")
+            .to_lowercase(),
+    };
+    let mut out = api::error_body(status, &message, None, Some(id));
+    if let Some(allow) = allow {
+        out.headers_mut().insert(header::ALLOW, allow);
+    }
+    if let Some(retry) = res.headers().get(header::RETRY_AFTER) {
+        out.headers_mut().insert(header::RETRY_AFTER, retry.clone());
+    }
+    out
 }
 
 /// The headers every response carries. Only `/embed/{id}` may be framed (by anyone).
@@ -251,53 +339,85 @@ pub fn security_headers(h: &mut HeaderMap, embed: bool) {
     h.insert(header::REFERRER_POLICY, NO_REFERRER);
 }
 
+/// `/healthz`: 200 `{"status":"up","db":"up"}` after a round trip to the database; 503
+/// `{"status":"degraded","db":"down","error":..., "request_id":...}` when the database does
+/// not answer within [`HEALTH_DB_TIMEOUT`] (stored scenarios already in memory are still
+/// served; uploads and other reads get 503). The database's own error goes to the log only.
 async fn healthz(State(state): State<AppState>) -> Response {
-    let db = match tokio::time::timeout(HEALTH_DB_TIMEOUT, state.store.ping()).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(error_chain(&e)),
-        Err(_) => Err(format!(
-            "no answer from the database within {HEALTH_DB_TIMEOUT:?}"
+    let failure = match tokio::time::timeout(HEALTH_DB_TIMEOUT, state.store.ping()).await {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(api::error_chain(&e)),
+        Err(_) => Some(format!(
+            "no answer within {} s",
+            HEALTH_DB_TIMEOUT.as_secs_f64()
         )),
     };
-    match db {
-        Ok(()) => Json(Health {
-            status: "ok",
-            db: "ok",
+    match failure {
+        None => Json(Health {
+            status: "up",
+            db: "up",
             error: None,
+            request_id: None,
         })
         .into_response(),
-        Err(error) => {
-            tracing::warn!(%error, "health check: database not ok");
+        Some(error) => {
+            let id = RequestId::current();
+            tracing::warn!(request_id = id.map(|i| i.to_string()), %error, "health check: the database does not answer");
             let health = Health {
-                status: "error",
-                db: "error",
-                error: Some(error),
+                status: "degraded",
+                db: "down",
+                error: Some(
+                    "the database does not answer (the server's log has the details under \
+                     this request id)",
+                ),
+                request_id: id.map(|i| i.to_string()),
             };
-            (StatusCode::SERVICE_UNAVAILABLE, Json(health)).into_response()
+            let mut res = (StatusCode::SERVICE_UNAVAILABLE, Json(health)).into_response();
+            res.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(api::RETRY_AFTER.as_secs()),
+            );
+            res
         }
     }
 }
 
-/// The `/healthz` body; a struct so the keys keep this order: `{"status":"ok","db":"ok"}`.
+/// The `/healthz` body; a struct so the keys keep this order: `{"status":"up","db":"up"}`.
 #[derive(Serialize)]
 struct Health {
     status: &'static str,
     db: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
+    error: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
 }
 
+/// How old the cached row count may get before a scrape starts a refresh.
+const STORED_GAUGE_MAX_AGE: Duration = Duration::from_secs(15);
+
+/// `/metrics`: never waits for the database. The row count (`mmrace_scenarios_stored`) is
+/// the last one read; a scrape that finds it older than [`STORED_GAUGE_MAX_AGE`] starts one
+/// refresh in the background (bounded by [`HEALTH_DB_TIMEOUT`]) and answers at once.
 async fn metrics(State(state): State<AppState>) -> Response {
-    let stored = match tokio::time::timeout(HEALTH_DB_TIMEOUT, state.store.count_scenarios()).await
-    {
-        Ok(Ok(n)) => Some(n),
-        Ok(Err(e)) => {
-            tracing::warn!(error = %error_chain(&e), "metrics: cannot count scenarios");
-            None
-        }
-        Err(_) => None,
-    };
-    let mut res = state.shared.metrics.render(stored).into_response();
+    let metrics = &state.shared.metrics;
+    if metrics.stored_refresh_due(STORED_GAUGE_MAX_AGE) {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let count =
+                tokio::time::timeout(HEALTH_DB_TIMEOUT, state.store.count_scenarios()).await;
+            let count = match count {
+                Ok(Ok(n)) => Some(n),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %api::error_chain(&e), "metrics: cannot count scenarios");
+                    None
+                }
+                Err(_) => None,
+            };
+            state.shared.metrics.stored_refreshed(count);
+        });
+    }
+    let mut res = metrics.render().into_response();
     res.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
@@ -308,7 +428,12 @@ async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 pub(crate) fn api_not_found() -> Response {
-    (StatusCode::NOT_FOUND, Json(json!({ "error": "not found" }))).into_response()
+    api::error_body(
+        StatusCode::NOT_FOUND,
+        "no such API route (the routes are listed in /api/openapi.json)",
+        None,
+        RequestId::current(),
+    )
 }
 
 async fn frontend(State(state): State<AppState>, req: Request<Body>) -> Response {

@@ -76,7 +76,10 @@ fn limits_come_from_arguments() {
         "1000",
         "--explorer-max-ms",
         "500",
-        "--trust-forwarded-for",
+        "--trust-proxy",
+        "10.0.0.0/8,::1",
+        "--max-replay-steps",
+        "5000",
     ])
     .resolve(None)
     .unwrap();
@@ -86,11 +89,18 @@ fn limits_come_from_arguments() {
     assert_eq!(l.explorer_concurrency, 2);
     assert_eq!(l.explorer_max_states, 1000);
     assert_eq!(l.explorer_max_time, Duration::from_millis(500));
-    assert!(config.options.trust_forwarded_for);
+    assert_eq!(
+        config.options.trusted_proxies,
+        vec!["10.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()]
+    );
+    assert_eq!(l.max_replay_steps, 5000);
     for bad in [
         &["--upload-burst", "0"][..],
         &["--explorer-concurrency", "0"],
         &["--explorer-max-ms", "60000"],
+        &["--trust-proxy", "10.0.0.0/33"],
+        &["--trust-proxy", "proxy.example"],
+        &["--max-replay-steps", "0"],
     ] {
         let mut argv = vec!["mmrace", "serve"];
         argv.extend_from_slice(bad);
@@ -217,7 +227,7 @@ fn binary_serves_announces_its_address_and_stops_on_sigterm() {
 
     let reply = http_get(&addr, "/healthz");
     assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
-    assert!(reply.ends_with(r#"{"status":"ok","db":"ok"}"#), "{reply}");
+    assert!(reply.ends_with(r#"{"status":"up","db":"up"}"#), "{reply}");
     let reply = http_get(&addr, "/");
     assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
     if !cfg!(feature = "embed") {

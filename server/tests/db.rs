@@ -72,7 +72,7 @@ async fn healthz_is_ok_with_the_database(db: &TestDb) {
     assert!(reply.content_type().starts_with("application/json"));
     assert_eq!(
         reply.json(),
-        serde_json::json!({"status": "ok", "db": "ok"})
+        serde_json::json!({"status": "up", "db": "up"})
     );
 }
 
@@ -86,9 +86,10 @@ async fn healthz_is_503_when_the_database_fails(db: &TestDb) {
     let reply = get(&app, "/healthz").await;
     assert_eq!(reply.status, 503);
     let body = reply.json();
-    assert_eq!(body["status"], "error");
-    assert_eq!(body["db"], "error");
+    assert_eq!(body["status"], "degraded");
+    assert_eq!(body["db"], "down");
     assert!(!body["error"].as_str().unwrap().is_empty());
+    assert!(reply.headers.contains_key("retry-after"));
 }
 
 async fn creates_the_schema_and_applies_the_migrations(db: &TestDb) {
@@ -257,9 +258,20 @@ async fn unknown_api_paths_are_json_404s() {
     ] {
         let reply = get(&app, uri).await;
         assert_eq!(reply.status, 404, "{uri}");
+        let body = reply.json();
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("no such API route"),
+            "{uri}: {body}"
+        );
         assert_eq!(
-            reply.json(),
-            serde_json::json!({"error": "not found"}),
+            body["request_id"].as_str(),
+            reply
+                .headers
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok()),
             "{uri}"
         );
     }

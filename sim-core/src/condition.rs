@@ -460,11 +460,25 @@ impl Condition {
         if p.tok != Tok::End {
             return Err(p.expected("the end of the condition"));
         }
-        Ok(Condition {
+        let c = Condition {
             quantifier,
             scope,
             predicate,
-        })
+        };
+        // Scenarios store the canonical text, which spaces operators out: it must be
+        // readable again, so the limit holds for it too.
+        let canonical = c.to_string().chars().count();
+        if canonical > MAX_TEXT {
+            return Err(ParseError {
+                offset: 0,
+                expected: format!(
+                    "a condition of at most {MAX_TEXT} characters when written canonically \
+                     (one space around each operator)"
+                ),
+                found: format!("{canonical} characters"),
+            });
+        }
+        Ok(c)
     }
 }
 

@@ -446,7 +446,8 @@ mod tests {
     /// What the scenario parser reported before this module: `serde_path_to_error`.
     fn reference(text: &str) -> Result<Scenario, (String, String)> {
         let de = &mut serde_json::Deserializer::from_str(text);
-        let r: Result<Scenario, _> = serde_path_to_error::deserialize(&mut *de);
+        let r: Result<Scenario, _> =
+            serde_path_to_error::deserialize(crate::strict_json::MapsOnly(&mut *de));
         let s = r.map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner();
@@ -456,7 +457,8 @@ mod tests {
                 path
             };
             if inner.is_syntax() || inner.is_eof() {
-                return (path, format!("invalid JSON: {inner}"));
+                let msg = crate::strict_json::plain_words(&inner.to_string());
+                return (path, format!("invalid JSON: {msg}"));
             }
             let msg = inner.to_string();
             let msg = match msg.rfind(" at line ") {
@@ -464,9 +466,10 @@ mod tests {
                 None => msg,
             };
             let mut parts = msg.splitn(3, crate::ops::PATH_MARK);
+            let plain = crate::strict_json::plain_words;
             match (parts.next(), parts.next(), parts.next()) {
-                (Some(""), Some(sub), Some(rest)) => (format!("{path}.{sub}"), rest.to_string()),
-                _ => (path, msg),
+                (Some(""), Some(sub), Some(rest)) => (format!("{path}.{sub}"), plain(rest)),
+                _ => (path, plain(&msg)),
             }
         })?;
         // The old parser stopped after the value; trailing text is now an error too.
@@ -547,10 +550,16 @@ mod tests {
                     checked += 1;
                     // Syntax errors name their line and column; `serde_path_to_error`'s
                     // paths for them end in `?` at arbitrary depths (not reproduced).
+                    // `Expectation`'s hand-written visitor refuses a member (unknown, or a
+                    // bad `verdict`) before `serde_path_to_error` has entered it; the path
+                    // found here names the member itself.
+                    let deeper_in_expect = w.0.ends_with(".expect")
+                        && g.0.starts_with(&format!("{}.", w.0))
+                        && w.1 == g.1;
                     let same = if w.1.starts_with("invalid JSON") {
                         w.1 == g.1
                     } else {
-                        w == g
+                        w == g || deeper_in_expect
                     };
                     if !same && differ.len() < 60 {
                         let compact = if text.contains('\n') {

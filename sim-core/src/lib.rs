@@ -11,6 +11,7 @@
 //! schedule give the same trace natively and in wasm.
 
 pub mod condition;
+pub mod cow;
 pub mod explore;
 pub mod flags;
 pub mod hash;
@@ -30,6 +31,7 @@ pub mod runs;
 pub mod scenario;
 pub mod schedule;
 pub mod state;
+pub mod strict_json;
 pub mod vec_map;
 
 pub use kernel::{Historical, Kernel, Mutation, Version};

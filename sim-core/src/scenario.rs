@@ -171,7 +171,7 @@ fn notes_at_most<'de, D: serde::Deserializer<'de>>(
 }
 
 /// A schedule's steps as written.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum Steps {
@@ -179,9 +179,50 @@ pub enum Steps {
     Compact(String),
 }
 
+/// By hand rather than serde's `untagged`: its only error is "data did not match any variant
+/// of untagged enum Steps", which names a Rust type and not the problem.
+impl<'de> Deserialize<'de> for Steps {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Steps;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "a list of thread numbers such as [0, 0, 1] or a compact schedule such as \"0x2 1*\"",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Steps, E> {
+                Ok(Steps::Compact(v.to_owned()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Steps, A::Error> {
+                let mut v = Vec::new();
+                while let Some(t) = a.next_element::<usize>()? {
+                    if v.len() >= limits::MAX_SCHEDULE_LEN {
+                        return Err(serde::de::Error::custom(format!(
+                            "at most {} steps",
+                            limits::MAX_SCHEDULE_LEN
+                        )));
+                    }
+                    v.push(t);
+                }
+                Ok(Steps::List(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 impl NamedSchedule {
     /// The explicit thread list (expanding the compact form against `initial`).
     pub fn resolve(&self, initial: &Machine) -> Result<Vec<usize>, ScenarioError> {
+        self.resolve_metered(initial, &mut Meter::unlimited())
+    }
+
+    fn resolve_metered(
+        &self,
+        initial: &Machine,
+        meter: &mut Meter<'_>,
+    ) -> Result<Vec<usize>, ScenarioError> {
         match &self.steps {
             Steps::List(v) => Ok(v.clone()),
             Steps::Compact(text) => {
@@ -191,7 +232,7 @@ impl NamedSchedule {
                         format!("is longer than {} characters", limits::MAX_TEXT),
                     ));
                 }
-                crate::schedule::expand(&mut initial.clone(), text)
+                crate::schedule::expand_metered(&mut initial.clone(), text, meter)
                     .map_err(|e| err("steps", e.to_string()))
             }
         }
@@ -199,7 +240,7 @@ impl NamedSchedule {
 }
 
 /// What running a schedule must show.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "verdict", rename_all = "kebab-case", deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum Expectation {
@@ -211,6 +252,64 @@ pub enum Expectation {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         at_step: Option<usize>,
     },
+}
+
+/// By hand rather than serde's internally tagged enum, which ignores unknown fields next to
+/// `"verdict": "safe"` and words its errors with Rust names ("internally tagged enum").
+impl<'de> Deserialize<'de> for Expectation {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        const FIELDS: &[&str] = &["verdict", "invariant", "at_step"];
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Expectation;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "an object such as {\"verdict\": \"safe\"} or {\"verdict\": \"violates\", \"invariant\": \"lost-write\"}",
+                )
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<Expectation, A::Error> {
+                let mut verdict: Option<String> = None;
+                let mut invariant: Option<String> = None;
+                let mut at_step: Option<Option<usize>> = None;
+                while let Some(key) = a.next_key::<String>()? {
+                    let dup = match key.as_str() {
+                        "verdict" => verdict.replace(a.next_value()?).is_some(),
+                        "invariant" => invariant.replace(a.next_value()?).is_some(),
+                        "at_step" => at_step.replace(a.next_value()?).is_some(),
+                        other => return Err(A::Error::unknown_field(other, FIELDS)),
+                    };
+                    if dup {
+                        return Err(A::Error::custom(format_args!("duplicate field `{key}`")));
+                    }
+                }
+                match verdict.as_deref() {
+                    None => Err(A::Error::missing_field("verdict")),
+                    Some("safe") => match (invariant, at_step) {
+                        (None, None) => Ok(Expectation::Safe),
+                        (Some(_), _) => Err(A::Error::custom(
+                            "`invariant` goes with the verdict \"violates\", not \"safe\"",
+                        )),
+                        (_, Some(_)) => Err(A::Error::custom(
+                            "`at_step` goes with the verdict \"violates\", not \"safe\"",
+                        )),
+                    },
+                    Some("violates") => match invariant {
+                        None => Err(A::Error::missing_field("invariant")),
+                        Some(invariant) => Ok(Expectation::Violates {
+                            invariant,
+                            at_step: at_step.flatten(),
+                        }),
+                    },
+                    Some(other) => Err(A::Error::unknown_variant(other, &["safe", "violates"])),
+                }
+            }
+        }
+        d.deserialize_map(V)
+    }
 }
 
 /// A validation error: where (a JSON path such as `threads[1].ops[0].to_pfn`) and what.
@@ -225,6 +324,69 @@ fn err(path: impl Into<String>, message: impl Into<String>) -> ScenarioError {
     ScenarioError {
         path: path.into(),
         message: message.into(),
+    }
+}
+
+/// Bounds on the schedule replays of validation ([`Scenario::build_within`]): every named
+/// schedule is replayed to check it (a compact one twice: once to expand it, once to check
+/// the result), and a scenario may have [`limits::MAX_SCHEDULES`] schedules of
+/// [`limits::MAX_SCHEDULE_LEN`] steps each.
+pub struct ReplayBudget<'a> {
+    /// The most steps taken in total, over all schedules.
+    pub max_steps: usize,
+    /// Asked every [`REPLAY_CHECK_EVERY`] steps; `false` stops validation at once (sim-core
+    /// has no clock: callers turn deadlines and cancellation into this).
+    pub keep_going: &'a mut dyn FnMut() -> bool,
+}
+
+/// How often (in steps) validation asks [`ReplayBudget::keep_going`].
+pub const REPLAY_CHECK_EVERY: usize = 64;
+
+/// Why [`Scenario::build_within`] gave no machine.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BuildError {
+    /// The scenario is invalid.
+    #[error(transparent)]
+    Invalid(#[from] ScenarioError),
+    /// Checking the schedules needs more steps than the budget allows.
+    #[error("replaying the schedules to check them takes more than {limit} steps in total")]
+    TooManySteps { limit: usize },
+    /// `keep_going` said stop.
+    #[error("validation was stopped before it finished")]
+    Stopped,
+}
+
+/// Counts the steps validation takes against a [`ReplayBudget`].
+pub(crate) struct Meter<'a> {
+    taken: usize,
+    budget: Option<&'a mut ReplayBudget<'a>>,
+    stopped: Option<BuildError>,
+}
+
+impl<'a> Meter<'a> {
+    pub(crate) fn unlimited() -> Meter<'static> {
+        Meter {
+            taken: 0,
+            budget: None,
+            stopped: None,
+        }
+    }
+
+    /// Count one step about to be taken; `false`: stop (the reason is kept).
+    pub(crate) fn step(&mut self) -> bool {
+        self.taken += 1;
+        let Some(b) = self.budget.as_mut() else {
+            return true;
+        };
+        if self.taken > b.max_steps {
+            self.stopped = Some(BuildError::TooManySteps { limit: b.max_steps });
+            return false;
+        }
+        if self.taken % REPLAY_CHECK_EVERY == 0 && !(b.keep_going)() {
+            self.stopped = Some(BuildError::Stopped);
+            return false;
+        }
+        true
     }
 }
 
@@ -319,20 +481,29 @@ impl Scenario {
                 ),
             ));
         }
-        // Plain serde_json; the path of an error is found afterwards from its position
-        // (`json_path`), which keeps a path-tracking deserialiser out of the wasm app.
-        serde_json::from_str::<Scenario>(text).map_err(|e| {
+        // serde_json, objects only where structs are read (`strict_json`); the path of an
+        // error is found afterwards from its position (`json_path`), which keeps a
+        // path-tracking deserialiser out of the wasm app.
+        let mut de = serde_json::Deserializer::from_str(text);
+        let parsed = Scenario::deserialize(crate::strict_json::MapsOnly(&mut de))
+            .and_then(|sc| de.end().map(|()| sc));
+        parsed.map_err(|e| {
             let msg = strip_position(&e.to_string());
             let bad_json = e.is_syntax() || e.is_eof();
             let path = crate::json_path::error_path(text, e.line(), e.column(), &msg, bad_json);
+            let path = crate::strict_json::shorten_path(&path);
             if bad_json {
-                return err(path, format!("invalid JSON: {e}"));
+                let msg = crate::strict_json::plain_words(&e.to_string());
+                return err(path, format!("invalid JSON: {msg}"));
             }
             // A nested path from a hand-written deserializer (see ops::PATH_MARK).
             let mut parts = msg.splitn(3, crate::ops::PATH_MARK);
             match (parts.next(), parts.next(), parts.next()) {
-                (Some(""), Some(sub), Some(rest)) => err(format!("{path}.{sub}"), rest),
-                _ => err(path, msg),
+                (Some(""), Some(sub), Some(rest)) => err(
+                    format!("{path}.{sub}"),
+                    crate::strict_json::plain_words(rest),
+                ),
+                _ => err(path, crate::strict_json::plain_words(&msg)),
             }
         })
     }
@@ -344,7 +515,21 @@ impl Scenario {
 
     /// Validate and build the initial machine.
     pub fn build(&self) -> Result<Machine, ScenarioError> {
-        build(self)
+        build(self, &mut Meter::unlimited())
+    }
+
+    /// [`Scenario::build`] with the schedule replays bounded and stoppable (for servers:
+    /// validating an upload must not run longer than the caller allows).
+    pub fn build_within<'a>(
+        &self,
+        budget: &'a mut ReplayBudget<'a>,
+    ) -> Result<Machine, BuildError> {
+        let mut meter = Meter {
+            taken: 0,
+            budget: Some(budget),
+            stopped: None,
+        };
+        build(self, &mut meter).map_err(|e| meter.stopped.take().unwrap_or(BuildError::Invalid(e)))
     }
 
     pub fn schedule(&self, name: &str) -> Option<&NamedSchedule> {
@@ -359,14 +544,44 @@ fn strip_position(s: &str) -> String {
     }
 }
 
-fn text_limit(path: &str, s: &str, max: usize) -> Result<(), ScenarioError> {
+/// Whether a text field may span lines (descriptions and notes) or is one line (titles and
+/// names).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lines {
+    One,
+    Many,
+}
+
+/// A text field shown to people: at most `max` characters, and nothing that cannot be shown
+/// (NUL and the other control characters; line breaks and tabs only where text may span
+/// lines). The same rule for every store and every client: PostgreSQL cannot store NUL at
+/// all, and no page can show the others.
+fn check_text(path: &str, s: &str, max: usize, lines: Lines) -> Result<(), ScenarioError> {
     if s.chars().count() > max {
         return Err(err(path, format!("is longer than {max} characters")));
+    }
+    for (i, c) in s.chars().enumerate() {
+        let allowed = lines == Lines::Many && matches!(c, '\n' | '\t' | '\r');
+        if c.is_control() && !allowed {
+            return Err(err(
+                path,
+                format!(
+                    "contains the control character U+{:04X} at character {}; {}",
+                    c as u32,
+                    i + 1,
+                    match lines {
+                        Lines::One => "a title or name is one line of printable text",
+                        Lines::Many =>
+                            "text may contain line breaks and tabs, but no other control characters",
+                    }
+                ),
+            ));
+        }
     }
     Ok(())
 }
 
-fn build(sc: &Scenario) -> Result<Machine, ScenarioError> {
+fn build(sc: &Scenario, meter: &mut Meter<'_>) -> Result<Machine, ScenarioError> {
     use limits::*;
     if sc.format != FORMAT {
         return Err(err(
@@ -377,8 +592,8 @@ fn build(sc: &Scenario) -> Result<Machine, ScenarioError> {
             ),
         ));
     }
-    text_limit("title", &sc.title, 200)?;
-    text_limit("description", &sc.description, MAX_TEXT)?;
+    check_text("title", &sc.title, 200, Lines::One)?;
+    check_text("description", &sc.description, MAX_TEXT, Lines::Many)?;
     for (i, h) in sc.kernel.historical.iter().enumerate() {
         if sc.kernel.historical[..i].contains(h) {
             return Err(err(
@@ -444,7 +659,10 @@ fn build(sc: &Scenario) -> Result<Machine, ScenarioError> {
                 None => {
                     return Err(err(
                         format!("{p}.flags[{j}]"),
-                        format!("unknown vm_flags name `{name}`"),
+                        format!(
+                            "unknown vm_flags name `{}`",
+                            crate::strict_json::shorten(name)
+                        ),
                     ))
                 }
             }
@@ -642,7 +860,7 @@ fn build(sc: &Scenario) -> Result<Machine, ScenarioError> {
         if t.name.trim().is_empty() {
             return Err(err(format!("{p}.name"), "must not be empty"));
         }
-        text_limit(&format!("{p}.name"), &t.name, MAX_NAME)?;
+        check_text(&format!("{p}.name"), &t.name, MAX_NAME, Lines::One)?;
         if names.insert(t.name.clone(), ()).is_some() {
             return Err(err(
                 format!("{p}.name"),
@@ -782,16 +1000,21 @@ fn build(sc: &Scenario) -> Result<Machine, ScenarioError> {
     let mut snames = VecMap::new();
     for (i, s) in sc.schedules.iter().enumerate() {
         let p = format!("schedules[{i}]");
+        check_text(&format!("{p}.name"), &s.name, MAX_NAME, Lines::One)?;
         if snames.insert(s.name.as_str(), ()).is_some() {
             return Err(err(
                 format!("{p}.name"),
                 format!("`{}` is used by another schedule", s.name),
             ));
         }
-        text_limit(&format!("{p}.name"), &s.name, MAX_NAME)?;
-        text_limit(&format!("{p}.description"), &s.description, MAX_TEXT)?;
+        check_text(
+            &format!("{p}.description"),
+            &s.description,
+            MAX_TEXT,
+            Lines::Many,
+        )?;
         let steps = s
-            .resolve(&m)
+            .resolve_metered(&m, meter)
             .map_err(|e| err(format!("{p}.{}", e.path), e.message))?;
         if steps.len() > MAX_SCHEDULE_LEN {
             return Err(err(
@@ -812,17 +1035,21 @@ fn build(sc: &Scenario) -> Result<Machine, ScenarioError> {
                     format!("step {k} is beyond the schedule's {} steps", steps.len()),
                 ));
             }
-            text_limit(&format!("{p}.notes.{k}"), n, MAX_TEXT)?;
+            check_text(&format!("{p}.notes.{k}"), n, MAX_TEXT, Lines::Many)?;
         }
         if let Some(Expectation::Violates { invariant, .. }) = &s.expect {
             if crate::invariants::by_id(invariant).is_none() {
                 return Err(err(
                     format!("{p}.expect.invariant"),
-                    format!("unknown invariant `{invariant}`"),
+                    format!(
+                        "unknown invariant `{}`",
+                        crate::strict_json::shorten(invariant)
+                    ),
                 ));
             }
         }
-        check_schedule(&m, &steps).map_err(|(k, msg)| err(format!("{p}.steps[{k}]"), msg))?;
+        check_schedule_metered(&m, &steps, meter)
+            .map_err(|(k, msg)| err(format!("{p}.steps[{k}]"), msg))?;
     }
     Ok(m)
 }
@@ -830,8 +1057,19 @@ fn build(sc: &Scenario) -> Result<Machine, ScenarioError> {
 /// Replay `steps` on a copy of `m`; the first step naming a thread that cannot run is an
 /// error (index, message).
 pub fn check_schedule(m: &Machine, steps: &[usize]) -> Result<(), (usize, String)> {
+    check_schedule_metered(m, steps, &mut Meter::unlimited())
+}
+
+fn check_schedule_metered(
+    m: &Machine,
+    steps: &[usize],
+    meter: &mut Meter<'_>,
+) -> Result<(), (usize, String)> {
     let mut m = m.clone();
     for (k, &t) in steps.iter().enumerate() {
+        if !meter.step() {
+            return Err((k, "validation stopped".into()));
+        }
         if t >= m.threads.len() {
             return Err((
                 k,

@@ -3,6 +3,7 @@
 //! machine, so [`expand`] replays as it goes and returns the explicit thread list.
 
 use crate::machine::Machine;
+use crate::scenario::Meter;
 
 /// The most steps one `*` may expand to.
 const MAX_RUN: usize = 100_000;
@@ -17,6 +18,15 @@ pub struct ScheduleError {
 
 /// Expand a compact schedule against `m` (which is stepped along the way).
 pub fn expand(m: &mut Machine, text: &str) -> Result<Vec<usize>, ScheduleError> {
+    expand_metered(m, text, &mut Meter::unlimited())
+}
+
+/// [`expand`], counting every step against a scenario's validation budget.
+pub(crate) fn expand_metered(
+    m: &mut Machine,
+    text: &str,
+    meter: &mut Meter<'_>,
+) -> Result<Vec<usize>, ScheduleError> {
     let mut out = Vec::new();
     for (index, tok) in text
         .split(|c: char| c.is_whitespace() || c == ',')
@@ -55,6 +65,9 @@ pub fn expand(m: &mut Machine, text: &str) -> Result<Vec<usize>, ScheduleError> 
             }
             if count.is_none() && !m.is_runnable(tid) {
                 break;
+            }
+            if !meter.step() {
+                return Err(e("validation stopped".into()));
             }
             m.step_quiet(tid)
                 .map_err(|err| e(format!("step {} of the schedule: {err}", out.len())))?;

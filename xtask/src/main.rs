@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use wasm_bindgen_cli_support::Bindgen;
 
+mod fuzz;
+
 type Result<T = (), E = String> = std::result::Result<T, E>;
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
@@ -114,6 +116,10 @@ commands:
                           postgresql with apt-get if missing). `.ci/run` runs exactly this.
   bench                   all benchmarks: sim-core's bench_step and bench_explore, then a release
                           frontend + server and the browser benchmarks (`cargo bench -p e2e`)
+  fuzz [OPTIONS]          the fuzz targets in fuzz/ (cargo-fuzz, installed if missing), each
+                          for 10 million inputs or an hour, two at a time, under nice; then
+                          schemathesis against /api/openapi.json (pinned, in a virtualenv);
+                          `cargo xtask fuzz --help` for the options (--smoke: 60 s each)
   help                    this text";
 
 fn main() -> ExitCode {
@@ -154,6 +160,7 @@ fn main() -> ExitCode {
         "serve" => ws.serve(rest),
         "test" => no_args(cmd, rest).and_then(|()| ws.test()),
         "bench" => no_args(cmd, rest).and_then(|()| ws.bench()),
+        "fuzz" => fuzz::main(&ws, rest),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())
@@ -970,6 +977,11 @@ fn ensure_system_packages() -> Result {
     if missing.is_empty() {
         return Ok(());
     }
+    apt_install(&missing)
+}
+
+/// `apt-get install` the Debian packages `missing` (as root, or with passwordless sudo).
+fn apt_install(missing: &[&str]) -> Result {
     let list = missing.join(" ");
     eprintln!("xtask: installing missing Debian packages: {list}");
     if on_path("apt-get").is_none() {
@@ -1000,7 +1012,7 @@ fn ensure_system_packages() -> Result {
     };
     run(&mut apt(&["update"]))?;
     let mut install = apt(&["install", "-y", "--no-install-recommends"]);
-    install.args(&missing);
+    install.args(missing);
     run(&mut install)
 }
 

@@ -1,5 +1,5 @@
 //! Kernel operations as resumable step machines: one file per operation, and one list below
-//! ([`operations!`]) that registers them.
+//! (`operations!`) that registers them.
 //!
 //! Every operation file reads top to bottom like the kernel function it models, and declares
 //! everything about its operation:
