@@ -30,6 +30,26 @@
 //! `schedules[0].expect`); the message names the field. Canonical JSON sorts keys, so
 //! `expect` is not last there.
 
+/// Marks a path inside an error message: `\u{1}prot\u{1}message`. A hand-written
+/// deserialiser that reads a value whole and then finds one of its members wrong (`OpSpec`)
+/// names the member this way ([`in_member`]); [`splice`] joins it to the value's own path.
+pub(crate) const PATH_MARK: char = '\u{1}';
+
+/// `message` about the member `member` of the value being read (see [`PATH_MARK`]).
+pub(crate) fn in_member(member: &str, message: &str) -> String {
+    format!("{PATH_MARK}{member}{PATH_MARK}{message}")
+}
+
+/// The path and message of an error at `path` whose message may name a member inside it
+/// ([`in_member`]): `threads[0].ops[1]` and `\u{1}prot\u{1}...` give `threads[0].ops[1].prot`.
+pub(crate) fn splice(path: String, message: &str) -> (String, String) {
+    let mut parts = message.splitn(3, PATH_MARK);
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(""), Some(sub), Some(rest)) => (format!("{path}.{sub}"), rest.to_string()),
+        _ => (path, message.to_string()),
+    }
+}
+
 /// The path of the error `message` that serde_json placed at (`line`, `column`) (1-based
 /// line; `column` as serde_json counts it) in `text`: `$` for the top level, else
 /// `key.key[index]…`.
@@ -71,8 +91,8 @@ pub fn error_path(text: &str, line: usize, column: usize, message: &str, bad_jso
             // A struct written as an array (serde takes that) with too few elements.
             _ if message.starts_with("invalid length") => false,
             // A hand-written deserializer's error with its own path inside the object it
-            // has just read (`ops::PATH_MARK`): that path starts at the object.
-            Frame::Object { .. } if message.starts_with(crate::ops::PATH_MARK) => false,
+            // has just read ([`PATH_MARK`]): that path starts at the object.
+            Frame::Object { .. } if message.starts_with(PATH_MARK) => false,
             Frame::Array { started, .. } => *started,
             Frame::Object { keys, .. } => match missing_field(message) {
                 Some(field) => keys.iter().any(|k| k == field),
@@ -465,12 +485,8 @@ mod tests {
                 Some(i) => msg[..i].to_string(),
                 None => msg,
             };
-            let mut parts = msg.splitn(3, crate::ops::PATH_MARK);
-            let plain = crate::strict_json::plain_words;
-            match (parts.next(), parts.next(), parts.next()) {
-                (Some(""), Some(sub), Some(rest)) => (format!("{path}.{sub}"), plain(rest)),
-                _ => (path, plain(&msg)),
-            }
+            let (path, message) = splice(path, &msg);
+            (path, crate::strict_json::plain_words(&message))
         })?;
         // The old parser stopped after the value; trailing text is now an error too.
         de.end()

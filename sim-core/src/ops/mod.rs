@@ -23,6 +23,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::json_path::in_member;
 use crate::machine::Machine;
 use crate::num::{Hex, Prot};
 use crate::record::{Line, LineRef};
@@ -325,10 +326,6 @@ pub enum Kind {
     Prot,
 }
 
-/// Marks a nested path inside an error message: `\u{1}prot\u{1}message`.
-/// [`crate::Scenario::from_json`] splices the nested path into the reported path.
-pub(crate) const PATH_MARK: char = '\u{1}';
-
 impl Serialize for OpSpec {
     /// `{"op": "mprotect", "addr": "0x7f0000000000", ...}`: the name, then the fields in order.
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -385,33 +382,34 @@ impl<'de> Deserialize<'de> for OpSpec {
 
 /// The operation named by the JSON text `op`, with the other `members` as its fields. The
 /// messages are serde's for a struct with `deny_unknown_fields`, and an error in a member
-/// carries the member's name ([`PATH_MARK`]).
+/// carries the member's name ([`in_member`]).
 fn from_members(
     op: &str,
     members: &[(String, Box<serde_json::value::RawValue>)],
 ) -> Result<OpSpec, String> {
     let Ok(name) = serde_json::from_str::<String>(op) else {
-        return Err(format!("{PATH_MARK}op{PATH_MARK}must be a string"));
+        return Err(in_member("op", "must be a string"));
     };
     let Some(info) = OpInfo::get(&name) else {
         let names: Vec<&str> = REGISTRY.iter().map(|r| r.name).collect();
-        return Err(format!(
-            "{PATH_MARK}op{PATH_MARK}unknown operation `{name}`, expected one of {}",
-            names.join(", ")
+        return Err(in_member(
+            "op",
+            &format!(
+                "unknown operation `{name}`, expected one of {}",
+                names.join(", ")
+            ),
         ));
     };
     let mut values: Vec<Option<u64>> = vec![None; info.fields.len()];
     for (key, raw) in members {
         let Some(i) = info.fields.iter().position(|f| f.name == key) else {
-            return Err(format!(
-                "{PATH_MARK}{key}{PATH_MARK}unknown field `{key}`, {}",
-                expected_fields(info.fields)
+            return Err(in_member(
+                key,
+                &format!("unknown field `{key}`, {}", expected_fields(info.fields)),
             ));
         };
         if values[i].is_some() {
-            return Err(format!(
-                "{PATH_MARK}{key}{PATH_MARK}duplicate field `{key}`"
-            ));
+            return Err(in_member(key, &format!("duplicate field `{key}`")));
         }
         let v = match info.fields[i].kind {
             Kind::Number => serde_json::from_str::<Hex>(raw.get()).map(|h| h.0),
@@ -420,7 +418,7 @@ fn from_members(
         values[i] = Some(v.map_err(|e| {
             let m = e.to_string();
             let m = m.rfind(" at line ").map_or(m.as_str(), |at| &m[..at]);
-            format!("{PATH_MARK}{key}{PATH_MARK}{m}")
+            in_member(key, m)
         })?);
     }
     let mut v = Vec::with_capacity(values.len());
