@@ -168,6 +168,8 @@ pub struct GalleryEntry {
     /// `v6.4`, `v6.4 + restore-from-stale-entry`.
     pub kernel: String,
     pub hypothetical: bool,
+    /// A historical variant (a real kernel before a fix).
+    pub historical: bool,
     /// Operation kinds used by some thread (`mprotect`, `read`, ...), sorted.
     pub ops: Vec<&'static str>,
     /// Invariants some schedule's expectation names.
@@ -217,6 +219,10 @@ impl GalleryEntry {
             kernel.push_str(" + ");
             kernel.push_str(m.id());
         }
+        for h in &sc.kernel.historical {
+            kernel.push_str(" + historical ");
+            kernel.push_str(h.id());
+        }
         let mut ops: Vec<&'static str> = sc
             .threads
             .iter()
@@ -251,6 +257,7 @@ impl GalleryEntry {
             summary: first_sentence(skip_disclaimer(&sc.description)),
             kernel,
             hypothetical: !sc.kernel.what_if.is_empty(),
+            historical: !sc.kernel.historical.is_empty(),
             ops,
             invariants,
             verdict,

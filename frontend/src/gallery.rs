@@ -125,7 +125,7 @@ fn card(e: &GalleryEntry, on_open: &Callback<&'static str>) -> Html {
             <h3><button class="open-scenario" onclick={open} title={format!("Open {path} in the stepper")}>{ e.title.clone() }</button></h3>
             <p class="summary">{ e.summary.clone() }</p>
             <div class="badges">
-                <span class={classes!("kernel-tag", e.hypothetical.then_some("hyp"))}>{ e.kernel.clone() }</span>
+                <span class={classes!("kernel-tag", e.hypothetical.then_some("hyp"), e.historical.then_some("hist"))}>{ e.kernel.clone() }</span>
                 <span class={classes!("verdict", "expected", vclass)}
                       title="What the named schedules are expected to show">{ e.verdict.label() }</span>
                 { for exhaustive }

@@ -239,7 +239,8 @@ pub fn entry_detail(raw: u64, level: Level) -> Html {
     }
 }
 
-/// The kernel as shown everywhere: the version and every what-if, labelled hypothetical.
+/// The kernel as shown everywhere: the version, every what-if, labelled hypothetical, and
+/// every historical variant with its CVE and fixing commit (a link to it).
 pub fn kernel_badges(k: &Kernel) -> Html {
     html! {
         <span class="kernel-badges">
@@ -250,6 +251,18 @@ pub fn kernel_badges(k: &Kernel) -> Html {
                     { format!("({}) {}", w.letter(), w.id()) }
                     <span class="sr-only">{ format!(": {}", w.describe()) }</span>
                 </span>
+            }) }
+            { for k.historical.iter().map(|h| {
+                let fix = h.fix();
+                let i = h.info();
+                html! {
+                    <span class="historical" title={format!("{} — {}", h.describe(), i.summary)}>
+                        <strong>{ "HISTORICAL " }</strong>
+                        { format!("{}, fixed by ", i.cve.unwrap_or(i.behaves_as)) }
+                        <a href={fix.url()} target="_blank" rel="noopener" title={fix.title}>{ fix.hash }</a>
+                        <span class="sr-only">{ format!(": {}", h.describe()) }</span>
+                    </span>
+                }
             }) }
         </span>
     }
@@ -299,6 +312,9 @@ pub fn narration(app: &AppState) -> Html {
                 </p>
                 { for m.kernel().what_if.iter().map(|w| html! {
                     <p class="hyp-note"><strong>{ "Hypothetical kernel: " }</strong>{ format!("{} — no real kernel behaves like this.", w.describe().trim_start_matches("hypothetical: ")) }</p>
+                }) }
+                { for m.kernel().historical.iter().map(|h| html! {
+                    <p class="hist-note"><strong>{ "Historical kernel: " }</strong>{ format!("{} ({}). {}", h.describe(), h.badge().trim_start_matches("historical: "), h.info().summary) }</p>
                 }) }
             </>
         },
@@ -543,6 +559,8 @@ fn frame(
                     When::WhatIf(_) => Some(("hyp", "hypothetical")),
                     When::V64 => Some(("ver", "v6.4")),
                     When::V63 => Some(("ver", "v6.3")),
+                    When::Historical(_) => Some(("hist", "historical")),
+                    _ if l.historical_variant().is_some_and(|h| k.was(h)) => Some(("hist", "historical")),
                     _ => None,
                 };
                 let mark = if cur { "▶" } else if was { "✓" } else { "" };

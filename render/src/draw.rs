@@ -37,6 +37,9 @@ mod c {
     pub const TOL_BG: &str = "#ffd34d";
     pub const HYP: &str = "#ffffff";
     pub const HYP_BG: &str = "#7a0066";
+    /// Historical variants (a real kernel before a fix): dark amber, 7.5:1 with white.
+    pub const HIST: &str = "#ffffff";
+    pub const HIST_BG: &str = "#7a4a00";
     pub const CUR_BG: &str = "#0033aa";
     pub const CUR_FG: &str = "#ffffff";
     pub const LANES: [&str; 8] = [
@@ -377,6 +380,9 @@ fn header(d: &mut Doc, f: &Frame) -> f64 {
             c::HYP_BG,
         ));
     }
+    for h in &k.historical {
+        badges.push((h.badge().to_uppercase(), c::HIST, c::HIST_BG));
+    }
     for (text, fg, bg) in badges.iter().rev() {
         let w = text_w(text, 18) + 12.0;
         x -= w;
@@ -421,6 +427,13 @@ fn narration(d: &mut Doc, f: &Frame, y0: f64) -> f64 {
                 text.push_str(&format!(
                     " Hypothetical kernel: {} — no real kernel behaves like this.",
                     w.describe().trim_start_matches("hypothetical: ")
+                ));
+            }
+            for h in &m.kernel().historical {
+                text.push_str(&format!(
+                    " Historical kernel: {} ({}).",
+                    h.describe(),
+                    h.badge().trim_start_matches("historical: ")
                 ));
             }
             if text.trim().is_empty() {

@@ -142,6 +142,9 @@ pub fn check(
         for mutation in &initial.kernel().what_if {
             let _ = writeln!(out, "  {}", mutation.describe());
         }
+        for h in &initial.kernel().historical {
+            let _ = writeln!(out, "  {} — {}", h.badge(), h.fix().url());
+        }
         let _ = writeln!(out, "{stats}");
         let _ = writeln!(out, "{:<38} {:<10} counterexample", "invariant", "verdict");
         for v in &verdicts {

@@ -76,6 +76,9 @@ pub fn run(args: &RunArgs, out: &mut String) -> Result<Outcome, InputError> {
         for mutation in &m.kernel().what_if {
             let _ = writeln!(out, "  {}", mutation.describe());
         }
+        for h in &m.kernel().historical {
+            let _ = writeln!(out, "  {} — {}", h.badge(), h.fix().url());
+        }
         let _ = writeln!(
             out,
             "{:>5}  {:<12} {:<28} what changed",

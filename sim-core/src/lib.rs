@@ -35,7 +35,7 @@ pub mod state;
 pub mod strict_json;
 pub mod vec_map;
 
-pub use kernel::{Kernel, Mutation, Version};
+pub use kernel::{Historical, Kernel, Mutation, Version};
 pub use machine::{Machine, Status, StepError};
 pub use record::StepRecord;
 pub use scenario::{Scenario, ScenarioError};

@@ -7,7 +7,7 @@
 //! errors by JSON path (`threads[1].name`).
 //!
 //! ```text
-//! mmrace v6.4 + restore-from-stale-entry "What-if (c) ..."   # header: version, what-ifs, title
+//! mmrace v6.4 + restore-from-stale-entry "What-if (c) ..."   # header: version, variants, title
 //! description "Hypothetical kernel ..."
 //! cpus 3
 //!
@@ -45,7 +45,8 @@
 //!
 //! ```text
 //! file      = header { statement }
-//! header    = "mmrace" VERSION { "+" MUTATION } [ STRING ]         (title; "" if absent)
+//! header    = "mmrace" VERSION { "+" (MUTATION | "historical" HISTORICAL) } [ STRING ]
+//!                                                                  (title; "" if absent)
 //! statement = "format" NUM                                           (default 1; at most once)
 //!           | "description" STRING                                   (default ""; at most once)
 //!           | "cpus" NUM                                             (default 1; at most once)
@@ -80,7 +81,8 @@
 //!
 //! `expect` and `note` belong to the nearest `schedule` above them (at most one `expect`
 //! and one note per step each). `VERSION` is `v6.3` or `v6.4`; `MUTATION` a what-if id
-//! ([`Mutation::id`]). A `WORD` is `[A-Za-z_][A-Za-z0-9_.-]*`; as a vm_flags entry it is a
+//! ([`Mutation::id`]), `HISTORICAL` a historical variant's ([`Historical::id`]; the printer
+//! writes what-ifs first). A `WORD` is `[A-Za-z_][A-Za-z0-9_.-]*`; as a vm_flags entry it is a
 //! name such as `VM_HUGEPAGE` (a quoted `STRING` takes any text, and the printer quotes what
 //! is not a C identifier); `shared` is accepted for `non-exclusive`, and `pfn` after `->` is
 //! optional (both are printed in the first spelling). `NUM` is hex (`0x1f`) or decimal, with optional `_` separators, and must
@@ -100,7 +102,7 @@ use std::fmt::Write as _;
 
 use crate::condition::Condition;
 use crate::flags::{PROT_EXEC, PROT_READ, PROT_WRITE};
-use crate::kernel::{Kernel, Mutation, Version};
+use crate::kernel::{Historical, Kernel, Mutation, Version};
 use crate::lex;
 use crate::num::{Hex, Prot};
 use crate::ops::{Kind, OpInfo, OpSpec, REGISTRY};
@@ -114,6 +116,7 @@ use crate::scenario::{
 /// [`crate::condition::KEYWORDS`]): the words the editor highlights as such.
 pub const KEYWORDS: &[&str] = &[
     "mmrace",
+    "historical",
     "format",
     "description",
     "cpus",
@@ -186,6 +189,9 @@ pub fn print(sc: &Scenario) -> String {
     let mut head = format!("mmrace {}", sc.kernel.version.name());
     for m in &sc.kernel.what_if {
         let _ = write!(head, " + {}", m.id());
+    }
+    for h in &sc.kernel.historical {
+        let _ = write!(head, " + historical {}", h.id());
     }
     if !sc.title.is_empty() {
         let _ = write!(head, " {}", quote(&sc.title));
@@ -748,11 +754,29 @@ impl<'a> Parser<'a> {
             }
             let expected = || {
                 let ids: Vec<&str> = Mutation::ALL.iter().map(|m| m.id()).collect();
-                format!("a what-if mutation ({})", ids.join(", "))
+                format!(
+                    "a what-if mutation ({}) or `historical <variant>`",
+                    ids.join(", ")
+                )
             };
             let Some((at, w)) = self.word() else {
                 return Err(self.error(expected()));
             };
+            if w == "historical" {
+                let expected = || {
+                    let ids: Vec<&str> = Historical::ALL.iter().map(|h| h.id()).collect();
+                    format!("a historical variant ({})", ids.join(", "))
+                };
+                self.skip_blank();
+                let Some((at, h)) = self.word() else {
+                    return Err(self.error(expected()));
+                };
+                match Historical::ALL.iter().find(|v| v.id() == h) {
+                    Some(v) => kernel.historical.push(*v),
+                    None => return Err(self.error_at(at, expected())),
+                }
+                continue;
+            }
             match Mutation::ALL.iter().find(|m| m.id() == w) {
                 Some(m) => kernel.what_if.push(*m),
                 None => return Err(self.error_at(at, expected())),

@@ -12,6 +12,8 @@ pub struct Line {
     text: &'static str,
     /// v6.4's words, where they differ.
     v64: Option<&'static str>,
+    /// The words under a historical variant, where they differ from the modelled kernel's.
+    then: Option<(crate::kernel::Historical, &'static str)>,
     /// The kernel function this line belongs to.
     pub func: &'static str,
     /// Its file in the kernel tree.
@@ -34,6 +36,7 @@ impl Line {
         Line {
             text,
             v64: None,
+            then: None,
             func,
             file,
             indent,
@@ -50,9 +53,26 @@ impl Line {
         }
     }
 
+    /// The same line reading `text` under historical variant `h`: the step that decides by the
+    /// old rule keeps the line (and its index) of the step that decides by today's.
+    pub const fn historical(self, h: crate::kernel::Historical, text: &'static str) -> Line {
+        Line {
+            then: Some((h, text)),
+            ..self
+        }
+    }
+
     /// The words shown on kernel `k`.
     pub fn text(&self, k: &crate::kernel::Kernel) -> &'static str {
-        self.text_on(k.version)
+        match self.then {
+            Some((h, t)) if k.was(h) => t,
+            _ => self.text_on(k.version),
+        }
+    }
+
+    /// The historical variant under which the line reads differently, if any.
+    pub fn historical_variant(&self) -> Option<crate::kernel::Historical> {
+        self.then.map(|(h, _)| h)
     }
 
     /// The words on kernel version `v`.
@@ -80,6 +100,10 @@ pub enum When {
     WhatIf(crate::kernel::Mutation),
     /// Only without this what-if mutation.
     Unless(crate::kernel::Mutation),
+    /// Only under this historical variant.
+    Historical(crate::kernel::Historical),
+    /// Only without this historical variant (the fixed kernel's line).
+    Fixed(crate::kernel::Historical),
 }
 
 impl When {
@@ -90,6 +114,8 @@ impl When {
             When::V64 => k.is_v64(),
             When::WhatIf(m) => k.has(m),
             When::Unless(m) => !k.has(m),
+            When::Historical(h) => k.was(h),
+            When::Fixed(h) => !k.was(h),
         }
     }
 }

@@ -588,6 +588,23 @@ fn build(sc: &Scenario, meter: &mut Meter<'_>) -> Result<Machine, ScenarioError>
     }
     check_text("title", &sc.title, 200, Lines::One)?;
     check_text("description", &sc.description, MAX_TEXT, Lines::Many)?;
+    for (i, h) in sc.kernel.historical.iter().enumerate() {
+        if sc.kernel.historical[..i].contains(h) {
+            return Err(err(
+                format!("kernel.historical[{i}]"),
+                format!("`{}` is listed twice", h.id()),
+            ));
+        }
+        if h.info().needs_v64 && !sc.kernel.is_v64() {
+            return Err(err(
+                format!("kernel.historical[{i}]"),
+                format!(
+                    "`{}` reverts a v6.4 mechanism; it needs version v6.4",
+                    h.id()
+                ),
+            ));
+        }
+    }
     if sc.cpus == 0 || sc.cpus > MAX_CPUS {
         return Err(err("cpus", format!("must be between 1 and {MAX_CPUS}")));
     }

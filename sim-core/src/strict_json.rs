@@ -308,8 +308,17 @@ pub fn plain_words(message: &str) -> String {
             s = format!("{}expected an object{}", &s[..i], &rest[end..]);
         }
     }
+    // Quoted values may contain the quote characters themselves: bound the whole too.
+    let count = s.chars().count();
+    if count > MAX_MESSAGE {
+        let head: String = s.chars().take(MAX_MESSAGE).collect();
+        s = format!("{head}… ({count} characters)");
+    }
     s
 }
+
+/// The most characters of a message from the JSON reader.
+pub const MAX_MESSAGE: usize = 600;
 
 /// A value from the input, shortened to [`MAX_QUOTED`] characters for a message.
 pub fn shorten(value: &str) -> String {
@@ -327,8 +336,18 @@ pub fn shorten_path(path: &str) -> String {
     if path.len() <= MAX_QUOTED {
         return path.to_owned();
     }
-    path.split('.').map(shorten).collect::<Vec<_>>().join(".")
+    let short = path.split('.').map(shorten).collect::<Vec<_>>().join(".");
+    // A member name may itself contain dots (each piece then short): bound the whole too.
+    let count = short.chars().count();
+    if count <= MAX_PATH {
+        return short;
+    }
+    let head: String = short.chars().take(MAX_PATH).collect();
+    format!("{head}… ({} characters)", path.chars().count())
 }
+
+/// The most characters of a JSON path in a message.
+pub const MAX_PATH: usize = 200;
 
 /// Shorten every `"…"` and `` `…` `` span longer than [`MAX_QUOTED`] characters.
 fn shorten_quoted(message: &str) -> String {

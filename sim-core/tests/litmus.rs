@@ -9,7 +9,7 @@ use sim_core::condition::{
     Addr, AddrValue, CmpOp, Condition, EntryTest, Lock, Operand, Pred, Quantifier, Scope,
     ThreadRef, ThreadTest, Value,
 };
-use sim_core::kernel::{Kernel, Mutation, Version};
+use sim_core::kernel::{Historical, Kernel, Mutation, Version};
 use sim_core::litmus::{self, load_any, parse, print, ParseError};
 use sim_core::num::{Hex, Prot};
 use sim_core::ops::access::{Read, Write};
@@ -261,6 +261,7 @@ fn random_scenario(r: &mut Rng) -> Scenario {
                 Version::V6_4
             },
             what_if: (0..n(r, 3)).map(|_| *r.pick(&Mutation::ALL)).collect(),
+            historical: (0..n(r, 2)).map(|_| *r.pick(&Historical::ALL)).collect(),
         },
         cpus: if r.chance(30) { 1 } else { r.count() },
         vmas: (0..n(r, 3))
@@ -592,7 +593,8 @@ fn hand_written_text_parses_as_intended() {
         sc.kernel,
         Kernel {
             version: Version::V6_4,
-            what_if: vec![Mutation::RestoreFromStaleEntry]
+            what_if: vec![Mutation::RestoreFromStaleEntry],
+            historical: Vec::new(),
         }
     );
     assert_eq!(sc.cpus, 3);
@@ -831,6 +833,48 @@ fn unknown_statements_and_operations() {
     assert_eq!(e.found, "\",\"");
     let e = err(&format!("{HEAD}schedule \"s\" =\n"));
     assert_eq!(e.found, "end of line");
+}
+
+#[test]
+fn historical_variants_in_the_header() {
+    let text = "mmrace v6.4 + mprotect-no-flush + historical fork-no-vma-lock + historical dirty-cow \"t\"\nvma 0x1000-0x2000 PROT_NONE\nthread \"t\" {\n  read 0x1000\n}\n";
+    let sc = parse(text).unwrap();
+    assert_eq!(sc.kernel.what_if, vec![Mutation::MprotectNoFlush]);
+    assert_eq!(
+        sc.kernel.historical,
+        vec![Historical::ForkNoVmaLock, Historical::DirtyCow]
+    );
+    roundtrip(&sc, "historical header");
+    assert!(print(&sc).starts_with(
+        "mmrace v6.4 + mprotect-no-flush + historical fork-no-vma-lock + historical dirty-cow \"t\"\n"
+    ));
+    assert!(
+        sc.kernel
+            .label()
+            .contains("historical dirty-cow (as Linux ≤ 4.8.2 behaved, before 19be0eaffa3a)"),
+        "{}",
+        sc.kernel.label()
+    );
+    let e = err("mmrace v6.4 + historical dirty-cat\n");
+    assert_eq!((e.line, e.col, e.found.as_str()), (1, 26, "\"dirty-cat\""));
+    assert!(
+        e.expected.starts_with("a historical variant (dirty-cow, "),
+        "{e}"
+    );
+    let e = err("mmrace v6.4 + historical\n");
+    assert!(e.expected.starts_with("a historical variant"), "{e}");
+    let e = err("mmrace v6.4 + dirty-cow\n");
+    assert!(e.expected.ends_with("or `historical <variant>`"), "{e}");
+    // fork-no-vma-lock reverts a v6.4 mechanism; listing a variant twice is refused.
+    let sc = parse(
+        "mmrace v6.3 + historical fork-no-vma-lock\nvma 0x1000-0x2000 PROT_NONE\nthread \"t\" {}\n",
+    )
+    .unwrap();
+    let e = sc.build().unwrap_err();
+    assert_eq!(e.path, "kernel.historical[0]");
+    assert!(e.message.contains("needs version v6.4"), "{e}");
+    let sc = parse("mmrace v6.4 + historical dirty-cow + historical dirty-cow\nvma 0x1000-0x2000 PROT_NONE\nthread \"t\" {}\n").unwrap();
+    assert_eq!(sc.build().unwrap_err().path, "kernel.historical[1]");
 }
 
 #[test]

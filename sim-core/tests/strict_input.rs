@@ -253,3 +253,20 @@ fn validation_replays_stop_at_the_step_limit_and_when_told() {
         Err(BuildError::Invalid(e)) if e.path == "threads[0].cpu"
     ));
 }
+
+/// Found by fuzzing (target `scenario_json`): an unknown 3 KB member name full of dots and
+/// backticks gave an error path of 2,548 bytes (each dotted piece was short, so none was
+/// shortened) and a message of 3,456 (its backticks confused the shortening of quoted
+/// values). Paths and messages are now bounded as a whole.
+#[test]
+fn long_error_path_is_shortened() {
+    let bytes = include_bytes!("data/fuzz/scenario-json-long-error-path.bin");
+    let text = String::from_utf8_lossy(bytes);
+    let e = Scenario::from_json(&text).unwrap_err();
+    assert!(e.path.chars().count() <= 240, "{} characters", e.path.len());
+    assert!(
+        e.message.len() <= 1_000,
+        "{}",
+        e.message.chars().take(400).collect::<String>()
+    );
+}
