@@ -3,6 +3,7 @@
 //! line, and "record" (save the schedule on screen into the scenario) and narration notes.
 //! The views that use it are `gallery.rs` and `editor.rs`.
 
+use sim_core::flags;
 use sim_core::link::Link;
 use sim_core::litmus;
 use sim_core::ops::{Listing, OpInfo, OpSpec, REGISTRY};
@@ -858,27 +859,13 @@ pub enum Part {
     Op(usize, usize),
 }
 
-/// `PROT_READ|PROT_WRITE` for 3 (as the text writes it).
-pub fn prot_name(p: u32) -> String {
-    let names: Vec<&str> = [(1, "PROT_READ"), (2, "PROT_WRITE"), (4, "PROT_EXEC")]
-        .iter()
-        .filter(|(b, _)| p & b != 0)
-        .map(|(_, n)| *n)
-        .collect();
-    if names.is_empty() {
-        "PROT_NONE".into()
-    } else {
-        names.join("|")
-    }
-}
-
 /// The builder's list: (part, label), in the order the text has them.
 pub fn parts(sc: &Scenario) -> Vec<(Part, String)> {
     let mut v = Vec::new();
     for (i, x) in sc.vmas.iter().enumerate() {
         v.push((
             Part::Vma(i),
-            format!("vma {}-{} {}", x.start, x.end, prot_name(x.prot.0)),
+            format!("vma {}-{} {}", x.start, x.end, flags::prot_name(x.prot.0)),
         ));
     }
     for (i, x) in sc.pages.iter().enumerate() {

@@ -683,65 +683,20 @@ struct LockRow {
 }
 
 pub fn locks(m: &Machine, c: &Changed) -> Html {
-    use sim_core::lock_view::{self, Holder, How};
     let name = |t: usize| tname(m, t);
-    let readers = |ts: &[usize]| ts.iter().map(|&t| name(t)).collect::<Vec<_>>().join(", ");
-    let rows: Vec<LockRow> = lock_view::rows(m)
+    let rows: Vec<LockRow> = sim_core::lock_view::rows(m)
         .into_iter()
-        .map(|r| {
-            let (kind, label) = match r.lock {
-                LockId::MmapLock => ("rwsem", "mmap_lock".to_string()),
-                LockId::VmaLock { vma } => ("vma", format!("vma_lock #{vma}")),
-                LockId::PmdLock { region } => ("spin", format!("PMD lock {:#x}", region << 30)),
-                LockId::Ptl { table_pfn } => (
-                    "spin",
-                    format!(
-                        "PT lock {table_pfn:#x}{}",
-                        if r.deposited { " (deposited)" } else { "" }
-                    ),
-                ),
-                LockId::Folio { pfn } => (
-                    "folio",
-                    format!(
-                        "folio {pfn:#x}{}",
-                        if m.folio_of(pfn).is_some_and(|f| f.order > 0) {
-                            " (THP)"
-                        } else {
-                            ""
-                        }
-                    ),
-                ),
-            };
-            let holder = match &r.holder {
-                Holder::Free => None,
-                Holder::Thread(t) if r.lock == LockId::MmapLock => {
-                    Some(format!("{} (write)", name(*t)))
-                }
-                Holder::Thread(t) => Some(name(*t)),
-                Holder::Readers(ts) => Some(format!("{} (read)", readers(ts))),
-                Holder::WriteLocked(by) => Some(format!(
-                    "write-locked{}",
-                    by.map(|w| format!(" by {}", name(w))).unwrap_or_default()
-                )),
-            };
-            let waiters = r
-                .waiters
-                .iter()
-                .map(|w| match w.how {
-                    How::Queued(RwMode::Read) => format!("{} (read)", name(w.thread)),
-                    How::Queued(RwMode::Write) => format!("{} (write)", name(w.thread)),
-                    How::VmaStartWrite => format!("{} (vma_start_write)", name(w.thread)),
-                    How::Sleeping => format!("{} (sleeping)", name(w.thread)),
-                    How::Spinning => name(w.thread),
-                })
-                .collect();
-            LockRow {
-                lock: r.lock,
-                kind,
-                label,
-                holder,
-                waiters,
-            }
+        .map(|r| LockRow {
+            lock: r.lock,
+            kind: match r.lock {
+                LockId::MmapLock => "rwsem",
+                LockId::VmaLock { .. } => "vma",
+                LockId::PmdLock { .. } | LockId::Ptl { .. } => "spin",
+                LockId::Folio { .. } => "folio",
+            },
+            label: r.label(false),
+            holder: r.holder_words(name),
+            waiters: r.waiter_words(name),
         })
         .collect();
     // Locks released in this step that no longer show (none today, but keep events visible).

@@ -16,7 +16,7 @@ use sim_core::machine::Status;
 use sim_core::pte::{self, EntryKind, Level};
 use sim_core::record::{Change, LineRef, LockEvent};
 use sim_core::runs;
-use sim_core::state::{LockId, RwMode};
+use sim_core::state::LockId;
 use sim_core::{Machine, Scenario, StepRecord};
 
 use crate::Size;
@@ -1084,7 +1084,7 @@ fn spans(
         .collect()
 }
 
-/// A lock as the picture words it (`sim_core::lock_view`'s rows, in fewer characters).
+/// A lock as the picture shows it (`sim_core::lock_view`'s rows and words; compact names).
 struct LockRow {
     lock: LockId,
     label: String,
@@ -1093,56 +1093,14 @@ struct LockRow {
 }
 
 fn lock_rows(m: &Machine) -> Vec<LockRow> {
-    use sim_core::lock_view::{self, Holder, How};
     let name = |t: usize| tname(m, t);
-    lock_view::rows(m)
+    sim_core::lock_view::rows(m)
         .into_iter()
-        .map(|r| {
-            let label = match r.lock {
-                LockId::MmapLock => "mmap_lock".to_string(),
-                LockId::VmaLock { vma } => format!("vma_lock #{vma}"),
-                LockId::PmdLock { region } => format!("PMD lock {:#x}", region << 30),
-                LockId::Ptl { table_pfn } => format!(
-                    "PT lock {table_pfn:#x}{}",
-                    if r.deposited { " (dep.)" } else { "" }
-                ),
-                LockId::Folio { pfn } => format!(
-                    "folio {pfn:#x}{}",
-                    if m.folio_of(pfn).is_some_and(|f| f.order > 0) {
-                        " THP"
-                    } else {
-                        ""
-                    }
-                ),
-            };
-            let holder = match &r.holder {
-                Holder::Free => None,
-                Holder::Thread(t) if r.lock == LockId::MmapLock => {
-                    Some(format!("{} (write)", name(*t)))
-                }
-                Holder::Thread(t) => Some(name(*t)),
-                Holder::Readers(ts) => Some(format!(
-                    "{} (read)",
-                    ts.iter().map(|&t| name(t)).collect::<Vec<_>>().join(", ")
-                )),
-                Holder::WriteLocked(_) => Some("write-locked".to_string()),
-            };
-            let waiters = r
-                .waiters
-                .iter()
-                .map(|w| match w.how {
-                    How::Queued(RwMode::Read) => format!("{} (read)", name(w.thread)),
-                    How::Queued(RwMode::Write) => format!("{} (write)", name(w.thread)),
-                    How::Sleeping => format!("{} (sleeps)", name(w.thread)),
-                    How::VmaStartWrite | How::Spinning => name(w.thread),
-                })
-                .collect();
-            LockRow {
-                lock: r.lock,
-                label,
-                holder,
-                waiters,
-            }
+        .map(|r| LockRow {
+            lock: r.lock,
+            label: r.label(true),
+            holder: r.holder_words(name),
+            waiters: r.waiter_words(name),
         })
         .collect()
 }

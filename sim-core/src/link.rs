@@ -301,39 +301,36 @@ pub fn encode_schedule(steps: &[usize]) -> String {
     out
 }
 
-/// Parse the runs written by [`encode_schedule`] (at most [`crate::machine::MAX_STEPS`] steps).
+/// Parse the runs written by [`encode_schedule`] (at most [`crate::machine::MAX_STEPS`] steps),
+/// read as a scenario's compact schedules are ([`crate::schedule::Run`]) but with every
+/// run's steps counted: a link's schedule is explicit.
 pub fn parse_schedule(text: &str) -> Result<Vec<usize>, LinkError> {
+    use crate::schedule::{tokens, Run, RunError};
     let max = crate::machine::MAX_STEPS;
     let mut out = Vec::new();
-    for (k, tok) in text.split(' ').filter(|t| !t.is_empty()).enumerate() {
+    for (k, tok) in tokens(text).enumerate() {
         let bad = |why: &str| LinkError::BadSchedule {
             message: format!("run {k} (`{tok}`): {why}"),
         };
-        let (t, n) = match tok.split_once('x') {
-            Some((t, n)) => (t, Some(n)),
-            None => (tok, None),
-        };
-        let num = |s: &str| -> Option<usize> {
-            if s.is_empty() || s.len() > 6 || !s.bytes().all(|b| b.is_ascii_digit()) {
-                None
-            } else {
-                s.parse().ok()
+        let run = Run::parse(tok).map_err(|e| match e {
+            RunError::Thread => bad("expected a thread number, e.g. 0 or 1x3"),
+            RunError::Count => bad("expected a step count after x"),
+        })?;
+        let count = match run.count {
+            Some(0) => return Err(bad("a run has at least one step")),
+            Some(n) => n,
+            None => {
+                return Err(bad(
+                    "a link's runs count their steps (`*` is for scenarios)",
+                ))
             }
         };
-        let thread = num(t).ok_or_else(|| bad("expected a thread number, e.g. 0 or 1x3"))?;
-        let count = match n {
-            None => 1,
-            Some(n) => num(n).ok_or_else(|| bad("expected a step count after x"))?,
-        };
-        if count == 0 {
-            return Err(bad("a run has at least one step"));
-        }
-        if out.len() + count > max {
+        if count > max - out.len() {
             return Err(LinkError::BadSchedule {
                 message: format!("more than {max} steps"),
             });
         }
-        out.extend(std::iter::repeat_n(thread, count));
+        out.extend(std::iter::repeat_n(run.thread, count));
     }
     Ok(out)
 }
