@@ -9,6 +9,7 @@ use sim_core::litmus;
 use sim_core::ops::{Listing, OpInfo, OpSpec, REGISTRY};
 use sim_core::scenario::{Expectation, NamedSchedule, Steps};
 use sim_core::Scenario;
+use sim_core::{condition, lex};
 
 use crate::state::{self, App};
 
@@ -389,41 +390,6 @@ impl Tok {
     }
 }
 
-const KEYWORDS: &[&str] = &[
-    "mmrace",
-    "format",
-    "description",
-    "cpus",
-    "vma",
-    "page",
-    "thp",
-    "tlb",
-    "alloc",
-    "thread",
-    "schedule",
-    "expect",
-    "note",
-    "on",
-    "cpu",
-    "caches",
-    "pfn",
-    "safe",
-    "violates",
-    "at",
-    "data",
-    // The condition (sim_core::condition).
-    "exists",
-    "forall",
-    "final",
-    "any",
-    "some",
-    "every",
-    "in",
-    "returned",
-    "killed",
-    "blocked",
-    "holds",
-];
 /// Whether `w` is a registered operation's name.
 fn is_op(w: &str) -> bool {
     OpInfo::get(w).is_some()
@@ -438,21 +404,16 @@ fn is_lead_word(w: &str) -> bool {
 }
 
 fn classify_word(w: &str) -> Tok {
-    if KEYWORDS.contains(&w) || is_lead_word(w) {
+    if litmus::KEYWORDS.contains(&w) || condition::KEYWORDS.contains(&w) || is_lead_word(w) {
         Tok::Keyword
     } else if is_op(w) {
         Tok::Op
     } else if w.starts_with("PROT_")
         || w.starts_with("VM_")
         || w.starts_with("_PAGE_")
-        || matches!(
-            w,
-            "ro" | "old" | "clean" | "non-exclusive" | "shared" | "no-anon-vma"
-        )
+        || litmus::ATTRIBUTES.contains(&w)
     {
         Tok::Flag
-    } else if w.starts_with(|c: char| c.is_ascii_digit()) {
-        Tok::Number
     } else {
         Tok::Word
     }
@@ -462,52 +423,29 @@ fn classify_word(w: &str) -> Tok {
 /// Only colours: the parser decides what is valid.
 pub fn highlight_line(line: &str) -> Vec<(Tok, &str)> {
     let mut out = Vec::new();
-    let b = line.as_bytes();
-    let mut i = 0;
-    while i < line.len() {
-        let c = b[i];
-        let start = i;
-        let tok = if c == b'#' {
-            i = line.len();
-            Tok::Comment
-        } else if c == b'"' {
-            i += 1;
-            while i < line.len() {
-                match b[i] {
-                    b'\\' => i = (i + 2).min(line.len()),
-                    b'"' => {
-                        i += 1;
-                        break;
-                    }
-                    _ => i += 1,
-                }
-            }
-            Tok::Str
-        } else if c == b' ' || c == b'\t' || c == b'\r' {
-            while i < line.len() && matches!(b[i], b' ' | b'\t' | b'\r') {
-                i += 1;
-            }
-            Tok::Space
-        } else if c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || c == b'*' {
-            while i < line.len()
-                && (b[i].is_ascii_alphanumeric() || matches!(b[i], b'_' | b'.' | b'*' | b'-'))
-            {
-                // `0x7f..-0x7f..` (a VMA range): the `-` before a digit is punctuation.
-                if b[i] == b'-' && b.get(i + 1).is_some_and(|d| d.is_ascii_digit()) {
-                    break;
-                }
-                i += 1;
-            }
-            classify_word(&line[start..i])
+    let mut rest = line;
+    while let Some(c) = rest.chars().next() {
+        let (tok, n) = if c == '#' {
+            (Tok::Comment, rest.len())
+        } else if c == '"' {
+            (Tok::Str, lex::string_len(rest).0)
+        } else if matches!(c, ' ' | '\t' | '\r') {
+            let n = rest
+                .find(|c| !matches!(c, ' ' | '\t' | '\r'))
+                .unwrap_or(rest.len());
+            (Tok::Space, n)
+        } else if lex::number_len(rest) > 0 {
+            (Tok::Number, lex::number_len(rest))
+        } else if lex::word_len(rest) > 0 {
+            let n = lex::word_len(rest);
+            (classify_word(&rest[..n]), n)
+        } else if rest.starts_with("->") {
+            (Tok::Punct, 2)
         } else {
-            // One character (multi-byte safe).
-            i += line[i..].chars().next().map_or(1, char::len_utf8);
-            if line[start..].starts_with("->") {
-                i = start + 2;
-            }
-            Tok::Punct
+            (Tok::Punct, c.len_utf8())
         };
-        out.push((tok, &line[start..i]));
+        out.push((tok, &rest[..n]));
+        rest = &rest[n..];
     }
     out
 }
@@ -634,26 +572,22 @@ fn statements(text: &str) -> Vec<(usize, String)> {
         // Cut the comment (a `#` outside strings) and blank out strings so that `;`, `{`, `}`
         // inside them do not split.
         let mut plain = String::with_capacity(line.len());
-        let mut in_str = false;
-        let mut esc = false;
-        for c in line.chars() {
-            if in_str {
-                if esc {
-                    esc = false;
-                } else if c == '\\' {
-                    esc = true;
-                } else if c == '"' {
-                    in_str = false;
+        let mut rest = line;
+        while let Some(c) = rest.chars().next() {
+            let n = match c {
+                '#' => break,
+                '"' => {
+                    let n = lex::string_len(rest).0;
+                    plain.push('"');
+                    plain.extend(std::iter::repeat_n('x', n - 1));
+                    n
                 }
-                plain.push('x');
-            } else if c == '#' {
-                break;
-            } else {
-                if c == '"' {
-                    in_str = true;
+                c => {
+                    plain.push(c);
+                    c.len_utf8()
                 }
-                plain.push(c);
-            }
+            };
+            rest = &rest[n..];
         }
         for seg in plain.split([';', '{', '}']) {
             if let Some(w) = seg.split_whitespace().next() {

@@ -18,6 +18,7 @@ pub mod hash;
 pub mod invariants;
 mod json_path;
 pub mod kernel;
+pub mod lex;
 pub mod library;
 pub mod link;
 pub mod litmus;

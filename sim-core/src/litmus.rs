@@ -103,12 +103,52 @@ use std::fmt::Write as _;
 use crate::condition::Condition;
 use crate::flags::{PROT_EXEC, PROT_READ, PROT_WRITE};
 use crate::kernel::{Historical, Kernel, Mutation, Version};
+use crate::lex;
 use crate::num::{Hex, Prot};
 use crate::ops::{Kind, OpInfo, OpSpec, REGISTRY};
 use crate::scenario::{
     Expectation, NamedSchedule, PageSpec, Scenario, Steps, ThreadJson, TlbSpec, VmaSpec, FORMAT,
     MAX_JSON_BYTES,
 };
+
+/// The keywords of the litmus format (besides the operations' names and their fields' leads,
+/// which come from [`crate::ops::REGISTRY`], and the condition's,
+/// [`crate::condition::KEYWORDS`]): the words the editor highlights as such.
+pub const KEYWORDS: &[&str] = &[
+    "mmrace",
+    "historical",
+    "format",
+    "description",
+    "cpus",
+    "vma",
+    "page",
+    "thp",
+    "tlb",
+    "alloc",
+    "thread",
+    "schedule",
+    "expect",
+    "note",
+    "on",
+    "cpu",
+    "caches",
+    "pfn",
+    "safe",
+    "violates",
+    "at",
+    "data",
+];
+
+/// The words that set a VMA's or a page's attributes (`no-anon-vma`; `ro`, `old`, `clean`,
+/// `non-exclusive` and its other spelling `shared`).
+pub const ATTRIBUTES: &[&str] = &[
+    "no-anon-vma",
+    "ro",
+    "old",
+    "clean",
+    "non-exclusive",
+    "shared",
+];
 
 /// The largest input [`parse()`] accepts (the same limit as for JSON).
 pub const MAX_BYTES: usize = MAX_JSON_BYTES;
@@ -258,7 +298,7 @@ pub fn print(sc: &Scenario) -> String {
             Some(Expectation::Safe) => scheds.push_str("  expect safe\n"),
             Some(Expectation::Violates { invariant, at_step }) => {
                 scheds.push_str("  expect violates ");
-                if is_word(invariant) {
+                if lex::is_word(invariant) {
                     scheds.push_str(invariant);
                 } else {
                     scheds.push_str(&quote(invariant));
@@ -315,24 +355,9 @@ fn prot_text(p: Prot) -> String {
     }
 }
 
-fn is_word_start(c: char) -> bool {
-    c.is_ascii_alphabetic() || c == '_'
-}
-
-fn is_word_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')
-}
-
-/// Printable bare as a WORD (the parser reads it back as the same text).
-fn is_word(s: &str) -> bool {
-    let mut cs = s.chars();
-    cs.next().is_some_and(is_word_start) && cs.all(is_word_char)
-}
-
 /// A vm_flags name printable bare: a C identifier (so never `no-anon-vma`).
 fn is_flag_word(s: &str) -> bool {
-    let mut cs = s.chars();
-    cs.next().is_some_and(is_word_start) && cs.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    lex::is_word(s) && !s.contains(['-', '.'])
 }
 
 fn is_step_char(c: char) -> bool {
@@ -493,12 +518,11 @@ impl<'a> Parser<'a> {
     fn word(&mut self) -> Option<(usize, &'a str)> {
         self.skip_blank();
         let start = self.pos;
-        if !self.peek().is_some_and(is_word_start) {
+        let n = lex::word_len(&self.src[start..]);
+        if n == 0 {
             return None;
         }
-        while self.peek().is_some_and(is_word_char) {
-            self.bump();
-        }
+        self.pos += n;
         Some((start, &self.src[start..self.pos]))
     }
 
@@ -537,32 +561,17 @@ impl<'a> Parser<'a> {
     fn number(&mut self, what: &str) -> R<u64> {
         self.skip_blank();
         let start = self.pos;
-        if !self.peek().is_some_and(|c| c.is_ascii_digit()) {
+        let n = lex::number_len(&self.src[start..]);
+        if n == 0 {
             return Err(self.error(what));
         }
-        while self
-            .peek()
-            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
-        {
-            self.bump();
-        }
-        let tok = &self.src[start..self.pos];
-        let digits: String = tok.chars().filter(|&c| c != '_').collect();
-        let (radix, body) = match digits
-            .strip_prefix("0x")
-            .or_else(|| digits.strip_prefix("0X"))
-        {
-            Some(h) => (16, h),
-            None => (10, digits.as_str()),
-        };
-        if body.is_empty() || !body.chars().all(|c| c.is_digit(radix)) {
-            return Err(self.error_at(start, what));
-        }
-        u64::from_str_radix(body, radix).map_err(|_| {
-            self.error_at(
+        self.pos += n;
+        lex::number_value(&self.src[start..self.pos]).map_err(|e| match e {
+            lex::NumberError::Malformed => self.error_at(start, what),
+            lex::NumberError::TooBig => self.error_at(
                 start,
                 format!("{what} that fits in 64 bits (at most {:#x})", u64::MAX),
-            )
+            ),
         })
     }
 
@@ -582,105 +591,26 @@ impl<'a> Parser<'a> {
     fn string(&mut self, what: &str) -> R<String> {
         self.skip_blank();
         let open = self.pos;
-        if !self.eat('"') {
+        if self.peek() != Some('"') {
             return Err(self.error(what));
         }
-        let mut out = String::new();
-        loop {
-            let here = self.pos;
-            let eol = self.src[here..].starts_with("\r\n");
-            match self.peek() {
-                None | Some('\n') => {
-                    return Err(self.error(format!(
-                        "`\"` closing the string opened at {}",
-                        self.loc(open)
-                    )))
-                }
-                Some('"') => {
-                    self.bump();
-                    return Ok(out);
-                }
-                Some('\\') => {
-                    self.bump();
-                    let esc = self.peek();
-                    self.bump();
-                    match esc {
-                        Some('"') => out.push('"'),
-                        Some('\\') => out.push('\\'),
-                        Some('/') => out.push('/'),
-                        Some('b') => out.push('\u{8}'),
-                        Some('f') => out.push('\u{c}'),
-                        Some('n') => out.push('\n'),
-                        Some('r') => out.push('\r'),
-                        Some('t') => out.push('\t'),
-                        Some('u') => {
-                            let hi = self.hex4(here)?;
-                            let c = if (0xD800..0xDC00).contains(&hi) {
-                                let lo_at = self.pos;
-                                if !self.src[self.pos..].starts_with("\\u") {
-                                    return Err(self.error_at(
-                                        lo_at,
-                                        "a `\\uDC00`-`\\uDFFF` low surrogate after a high surrogate",
-                                    ));
-                                }
-                                self.pos += 2;
-                                let lo = self.hex4(lo_at)?;
-                                if !(0xDC00..0xE000).contains(&lo) {
-                                    return Err(self.error_at(
-                                        lo_at,
-                                        "a `\\uDC00`-`\\uDFFF` low surrogate after a high surrogate",
-                                    ));
-                                }
-                                char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))
-                            } else {
-                                char::from_u32(hi)
-                            };
-                            match c {
-                                Some(c) => out.push(c),
-                                None => {
-                                    return Err(self.error_at(
-                                        here,
-                                        "a Unicode scalar value (a lone low surrogate is not one)",
-                                    ))
-                                }
-                            }
-                        }
-                        _ => {
-                            return Err(self.error_at(
-                                here,
-                                "an escape (\\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)",
-                            ))
-                        }
-                    }
-                }
-                Some('\r') if eol => {
-                    return Err(self.error(format!(
-                        "`\"` closing the string opened at {}",
-                        self.loc(open)
-                    )))
-                }
-                Some(c) if (c as u32) < 0x20 => {
-                    return Err(self.error_found(
-                        here,
-                        "a character or an escape (control characters must be escaped)",
-                        quote(&c.to_string()),
-                    ))
-                }
-                Some(c) => {
-                    out.push(c);
-                    self.bump();
-                }
+        match lex::string(&self.src[open..]) {
+            Ok((value, n)) => {
+                self.pos += n;
+                Ok(value)
             }
-        }
-    }
-
-    fn hex4(&mut self, esc_at: usize) -> R<u32> {
-        let digits = self.src[self.pos..].get(..4).unwrap_or("");
-        if digits.len() == 4 && digits.chars().all(|c| c.is_ascii_hexdigit()) {
-            self.pos += 4;
-            Ok(u32::from_str_radix(digits, 16).expect("4 hex digits"))
-        } else {
-            Err(self.error_at(esc_at, "`\\u` and four hex digits"))
+            Err(lex::StringError::Unclosed { at }) => Err(self.error_at(
+                open + at,
+                format!("`\"` closing the string opened at {}", self.loc(open)),
+            )),
+            Err(lex::StringError::Escape { at, expected }) => {
+                Err(self.error_at(open + at, expected))
+            }
+            Err(lex::StringError::Control { at, c }) => Err(self.error_found(
+                open + at,
+                "a character or an escape (control characters must be escaped)",
+                quote(&c.to_string()),
+            )),
         }
     }
 
@@ -737,7 +667,7 @@ impl<'a> Parser<'a> {
         let rest = rest.strip_prefix('~').unwrap_or(rest);
         ["exists", "forall"].iter().any(|kw| {
             rest.strip_prefix(kw)
-                .is_some_and(|after| !after.starts_with(is_word_char))
+                .is_some_and(|after| !after.starts_with(lex::is_word_char))
         })
     }
 
@@ -1192,7 +1122,7 @@ impl<'a> Parser<'a> {
         let mut values = Vec::with_capacity(info.fields.len());
         for f in info.fields {
             for piece in f.lead.split_whitespace() {
-                if piece.starts_with(is_word_start) {
+                if piece.starts_with(lex::is_word_start) {
                     self.keyword(piece);
                 } else {
                     self.expect_punct(piece, &format!("`{piece}` and the {}", f.label))?;

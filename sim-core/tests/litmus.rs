@@ -1044,3 +1044,50 @@ fn too_many_notes_are_refused_while_reading() {
     assert!(e.message.contains(&format!("at most {max} notes")), "{e:?}");
     assert!(e.path.starts_with("schedules[0].notes"), "{e:?}");
 }
+
+/// The highlighter's vocabulary (`litmus::KEYWORDS`, `litmus::ATTRIBUTES`, the condition's
+/// keywords and the registered operations) is the grammar's: every quoted word of the grammar
+/// in `src/litmus.rs`'s docs is in it, and every keyword and attribute is in the grammar.
+#[test]
+fn the_keyword_lists_are_the_grammars_words() {
+    let docs = include_str!("../src/litmus.rs");
+    let grammar: Vec<&str> = docs
+        .lines()
+        .skip_while(|l| !l.starts_with("//! file      ="))
+        .take_while(|l| !l.starts_with("//! ```"))
+        .collect();
+    assert!(grammar.len() > 10, "the grammar block moved");
+    let mut quoted: Vec<String> = Vec::new();
+    for l in &grammar {
+        let mut rest = *l;
+        while let Some(i) = rest.find('"') {
+            let after = &rest[i + 1..];
+            let Some(j) = after.find('"') else { break };
+            let w = &after[..j];
+            if w.starts_with(|c: char| c.is_ascii_lowercase() || c == '~')
+                && w.chars()
+                    .all(|c| c.is_ascii_lowercase() || "~-_".contains(c))
+            {
+                quoted.push(w.to_string());
+            }
+            rest = &after[j + 1..];
+        }
+    }
+    let ops: Vec<&str> = sim_core::ops::REGISTRY.iter().map(|r| r.name).collect();
+    let known = |w: &str| {
+        litmus::KEYWORDS.contains(&w)
+            || litmus::ATTRIBUTES.contains(&w)
+            || sim_core::condition::KEYWORDS.contains(&w)
+            || w == "~exists"
+            || ops.contains(&w)
+    };
+    for w in &quoted {
+        assert!(known(w), "the grammar's \"{w}\" is in no keyword list");
+    }
+    for w in litmus::KEYWORDS.iter().chain(litmus::ATTRIBUTES) {
+        assert!(
+            quoted.iter().any(|q| q == w),
+            "\"{w}\" is listed as a keyword but the grammar does not have it"
+        );
+    }
+}

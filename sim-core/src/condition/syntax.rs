@@ -5,7 +5,15 @@ use std::fmt;
 
 use crate::flags::vm_flag_by_name;
 use crate::invariants;
+use crate::lex;
 use crate::pte::{self, PAGE_SIZE};
+
+/// The condition's keywords (quantifiers, scopes, ranges, thread tests): the words the
+/// editor highlights as such.
+pub const KEYWORDS: &[&str] = &[
+    "exists", "forall", "final", "any", "some", "every", "in", "returned", "killed", "blocked",
+    "holds",
+];
 
 /// The longest condition text, in characters.
 pub const MAX_TEXT: usize = 4000;
@@ -251,56 +259,44 @@ impl Lexer<'_> {
         let Some(c) = rest.chars().next() else {
             return Ok((start, Tok::End));
         };
-        if c.is_ascii_alphabetic() || c == '_' {
-            let len = rest
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.'))
-                .unwrap_or(rest.len());
+        let word = lex::word_len(rest);
+        if word > 0 {
             // A trailing '-' belongs to what follows (`a-` never names anything).
-            let word = rest[..len].trim_end_matches('-');
+            let word = rest[..word].trim_end_matches('-');
             self.pos += word.len();
             return Ok((start, Tok::Word(word.to_string())));
         }
-        if c.is_ascii_digit() {
-            let len = rest
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .unwrap_or(rest.len());
-            let text = &rest[..len];
-            self.pos += len;
-            let digits = text.replace('_', "");
-            let (radix, body) = match digits.strip_prefix("0x").or(digits.strip_prefix("0X")) {
-                Some(h) => (16, h),
-                None => (10, digits.as_str()),
-            };
-            if body.is_empty() || !body.chars().all(|c| c.is_digit(radix)) {
-                return Err(self.err(start, "a number (hex 0x... or decimal)", &quote(text)));
-            }
-            return u64::from_str_radix(body, radix)
+        let number = lex::number_len(rest);
+        if number > 0 {
+            let text = &rest[..number];
+            self.pos += number;
+            return lex::number_value(text)
                 .map(|v| (start, Tok::Num(v)))
-                .map_err(|_| self.err(start, "a number that fits in 64 bits", &quote(text)));
+                .map_err(|e| match e {
+                    lex::NumberError::Malformed => {
+                        self.err(start, "a number (hex 0x... or decimal)", &quote(text))
+                    }
+                    lex::NumberError::TooBig => {
+                        self.err(start, "a number that fits in 64 bits", &quote(text))
+                    }
+                });
         }
         if c == '"' {
             // A JSON string literal on one line (the printer writes names that way).
-            let mut escaped = false;
-            for (i, ch) in rest.char_indices().skip(1) {
-                match ch {
-                    '\n' => break,
-                    '"' if !escaped => {
-                        self.pos += i + 1;
-                        return serde_json::from_str::<String>(&rest[..=i])
-                            .map(|name| (start, Tok::Str(name)))
-                            .map_err(|_| {
-                                self.err(start, "a valid JSON string", &quote(&rest[..=i]))
-                            });
-                    }
-                    '\\' => escaped = !escaped,
-                    _ => escaped = false,
+            return match lex::string(rest) {
+                Ok((name, n)) => {
+                    self.pos += n;
+                    Ok((start, Tok::Str(name)))
                 }
-            }
-            return Err(self.err(
-                start,
-                "a closing '\"' on the same line",
-                "an unterminated string",
-            ));
+                Err(_) => match lex::string_len(rest) {
+                    (n, true) => Err(self.err(start, "a valid JSON string", &quote(&rest[..n]))),
+                    (_, false) => Err(self.err(
+                        start,
+                        "a closing '\"' on the same line",
+                        "an unterminated string",
+                    )),
+                },
+            };
         }
         for s in SYMS {
             if rest.starts_with(s) {
@@ -798,10 +794,7 @@ impl fmt::Display for Condition {
 }
 
 fn is_word(s: &str) -> bool {
-    let mut c = s.chars();
-    matches!(c.next(), Some(ch) if ch.is_ascii_alphabetic() || ch == '_')
-        && s.chars()
-            .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-' || ch == '.')
+    lex::is_word(s)
         && !s.ends_with('-')
         && !matches!(
             s,
