@@ -16,7 +16,7 @@
 //! including it is printed too.
 //!
 //! Targets (README, "Benchmarks"): p95 under 16 ms after the 512-PTE split, under 4 ms on the
-//! seed scenarios; the wasm under 300 KB gzipped. They are printed next to the numbers, not
+//! seed scenarios; the wasm under 400 KB gzipped. They are printed next to the numbers, not
 //! asserted: the machines are shared and noisy. Chromium rounds `performance.now()` to 0.1 ms.
 //!
 //! Run: `cargo bench -p e2e --bench render` with `MMRACE_BIN` and `MMRACE_DIST` set as for
@@ -51,8 +51,8 @@ const WARMUP_STEPS: usize = 150;
 
 const P95_TARGET_SPLIT_MS: f64 = 16.0;
 const P95_TARGET_SEED_MS: f64 = 4.0;
-/// "Under 300 KB gzipped", read strictly: 300 000 bytes.
-const WASM_GZIP_TARGET: u64 = 300_000;
+/// "Under 400 KB gzipped", read strictly: 400 000 bytes.
+const WASM_GZIP_TARGET: u64 = 400_000;
 
 /// The two waits both scripts time with: the next animation frame, and a `MessageChannel`
 /// task, which runs after that frame's style, layout and paint.

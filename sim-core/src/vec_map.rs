@@ -1,5 +1,7 @@
-//! [`VecMap`]: an ordered map kept as one sorted vector, for the model's small maps (PMD
-//! entries, PTE tables, folios, PMD locks, per-page last writes, scenario notes).
+//! Size code, standing in for `std::collections::BTreeMap` (and for `slice::sort_by_key`,
+//! [`sort_small_by_key`]) in the first-load wasm; its tests compare both with what they stand
+//! in for. [`VecMap`] is an ordered map kept as one sorted vector, for the model's small maps
+//! (PMD entries, PTE tables, folios, PMD locks, per-page last writes, scenario notes).
 //!
 //! Why not `BTreeMap`: every `BTreeMap<K, V>` instantiation brings its own node code
 //! (insert, split, the rebalancing of remove, clone, drop), about 5 KB of wasm per key and
@@ -278,9 +280,10 @@ impl<K: schemars::JsonSchema, V: schemars::JsonSchema> schemars::JsonSchema for 
     }
 }
 
-/// Sorts a short slice by `key`, stably (insertion sort). For the model's few-element lists
-/// (the VMAs of a scenario, the invariants broken at a step): each `sort`/`sort_unstable`
-/// instantiation is 1–3 KB of wasm, this one a few hundred bytes.
+/// Size code, standing in for `slice::sort_by_key` (each `sort`/`sort_unstable` instantiation
+/// is 1–3 KB of wasm, this one a few hundred bytes): sorts a short slice by `key`, stably
+/// (insertion sort), for the model's few-element lists (the VMAs of a scenario, the
+/// invariants broken at a step). A test compares it with `sort_by_key`.
 pub fn sort_small_by_key<T, K: Ord>(v: &mut [T], key: impl Fn(&T) -> K) {
     for i in 1..v.len() {
         let mut j = i;

@@ -30,7 +30,7 @@ struct AppBundle {
 }
 
 /// The first-load bundle leaves out the author panel and the library page (their code, the
-/// litmus parser and the gallery data) to keep within the wasm budget (300 KB gzipped); the
+/// litmus parser and the gallery data) to keep within the wasm budget (400 KB gzipped); the
 /// full bundle is loaded for `#library` and `?author` (frontend/static/boot.js).
 const APP_BUNDLES: &[AppBundle] = &[
     AppBundle {

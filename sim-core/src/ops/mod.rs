@@ -343,11 +343,13 @@ impl Serialize for OpSpec {
     }
 }
 
+/// Size code, standing in for serde's derived internally tagged enum (`#[serde(tag = "op")]`,
+/// which buffers through its `Content` type, costing wasm size, and loses the JSON path of an
+/// error in a field); `tests/registry.rs` checks that it accepts what that derive accepts.
 impl<'de> Deserialize<'de> for OpSpec {
     /// `{"op": "mprotect", "addr": ..., ...}` with `op` anywhere in the object: the other
-    /// members are kept as their JSON text until `op` says which fields they must be (serde's
-    /// internally tagged enums would do this through its buffered `Content`, and a
-    /// `serde_json::Value` through a B-tree map: both cost wasm size for nothing here).
+    /// members are kept as their JSON text until `op` says which fields they must be, then
+    /// read field by field as the operation's [`Field`]s say (one reader for every operation).
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::{Error, MapAccess, Visitor};
         use serde_json::value::RawValue;
